@@ -1,0 +1,14 @@
+DROP TABLE IF EXISTS gmcrm.lead_quarantine;
+DROP TABLE IF EXISTS gmcrm.trigger_outbox;
+DROP TABLE IF EXISTS dms.internal_mail;
+DROP TABLE IF EXISTS dms.parts_counter_service;
+DROP TABLE IF EXISTS dms.contact;
+DROP TABLE IF EXISTS dms.customer;
+DROP TABLE IF EXISTS gmcrm.contact_setting;
+DROP TABLE IF EXISTS gmcrm.dealership;
+DROP TABLE IF EXISTS dms.app_user;
+DROP TABLE IF EXISTS dms.department;
+DROP FUNCTION IF EXISTS gmcrm.touch_updated_at();
+DROP FUNCTION IF EXISTS gmcrm.email_key(text);
+DROP FUNCTION IF EXISTS gmcrm.phone_key(text);
+DROP FUNCTION IF EXISTS gmcrm.digits(text);

@@ -1,0 +1,121 @@
+"""Connections to the DMS database: a named server, or an embedded PostgreSQL when none is named.
+
+Inside Airflow tasks the ``dms_postgres`` connection is used (see :mod:`gmcrm.airflow_support`);
+the command line, the demo and the tests use ``GMCRM_DMS_URL`` or the embedded server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from gmcrm.paths import STATE_DIR
+
+log = logging.getLogger(__name__)
+
+DMS_URL_ENV = "GMCRM_DMS_URL"
+EMBEDDED_DB_NAME = "gmcrm_dms"
+
+
+def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A psycopg 3 connection (transactions explicit: autocommit off unless asked)."""
+    return psycopg.connect(url, **kwargs)
+
+
+@contextmanager
+def transaction(url: str) -> Iterator[psycopg.Connection[Any]]:
+    """One connection, one transaction: committed on success, rolled back on error."""
+    with psycopg.connect(url) as conn:
+        yield conn
+
+
+class EmbeddedPostgres:
+    """A private PostgreSQL from PyPI (pgserver), for machines with no server at hand."""
+
+    def __init__(self, pgdata: Path | None = None) -> None:
+        self.pgdata = _short_path(pgdata or STATE_DIR / "pgdata")
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or reuse) the server and return the URL of the DMS database."""
+        import pgserver  # imported late: only machines without GMCRM_DMS_URL need it
+
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        # 'stop' only stops a server this process started; a running one is reused.
+        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        ensure_database(self._server.get_uri(), EMBEDDED_DB_NAME)
+        return str(self._server.get_uri(EMBEDDED_DB_NAME))
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+def _short_path(path: Path) -> Path:
+    # A Unix socket path is limited to ~107 bytes and pgserver puts the socket in pgdata.
+    if len(str(path)) <= 70:
+        return path
+    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:10]
+    return Path("/tmp") / f"gmcrm-pg-{digest}"
+
+
+def ensure_database(server_url: str, name: str) -> None:
+    """Create database ``name`` on the server of ``server_url`` unless it exists."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def resolve_dms_url(embedded: EmbeddedPostgres | None = None) -> str:
+    """``GMCRM_DMS_URL`` when set, otherwise the embedded server (started on demand)."""
+    url = os.environ.get(DMS_URL_ENV)
+    if url:
+        return url
+    return (embedded or EmbeddedPostgres()).start()
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparsable database URL>"
+    host = info.get("host", "localhost")
+    return f"postgresql://{info.get('user', '')}@{host}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, pointing at database ``name`` (always a URI, never a DSN string)."""
+    from urllib.parse import quote, urlencode
+
+    info = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(url).items() if v is not None}
+    user = quote(info.pop("user", "postgres"), safe="")
+    password = info.pop("password", None)
+    host = info.pop("host", "")
+    port = info.pop("port", "")
+    info.pop("dbname", None)
+    auth = f"{user}:{quote(password, safe='')}@" if password else f"{user}@"
+    if host.startswith("/"):
+        # A Unix socket directory goes in the query string.
+        info["host"] = host
+        host = ""
+    netloc = f"{auth}{host}{':' + port if port and host else ''}"
+    if port and not host:
+        info["port"] = port
+    query = f"?{urlencode(info)}" if info else ""
+    return f"postgresql://{netloc}/{quote(name, safe='')}{query}"

@@ -1,0 +1,150 @@
+"""Dealership settings (``gmcrm.dealership``) and the demo seed.
+
+Adding a dealership is one row here: the next scheduled import picks it up, no code change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+from psycopg.rows import class_row
+
+from gmcrm.paths import PACKAGE_DIR
+
+DEMO_FILE = PACKAGE_DIR / "config" / "demo_dealerships.yaml"
+LEAD_TYPES = ("NEW_VEHICLE", "USED_VEHICLE", "SERVICE", "PARTS", "AFTER_SALES")
+ROUTINGS = ("DIRECT", "DISTRIBUTION")
+EDITABLE = {
+    "name",
+    "integration_enabled",
+    "routing",
+    "vehicles_user_id",
+    "parts_user_id",
+    "service_user_id",
+    "after_sales_user_id",
+    "traffic_origin",
+    "gm_conn_id",
+}
+
+
+@dataclass(frozen=True)
+class Dealership:
+    dealer_code: str
+    name: str
+    integration_enabled: bool
+    routing: str
+    vehicles_user_id: int | None
+    parts_user_id: int | None
+    service_user_id: int | None
+    after_sales_user_id: int | None
+    traffic_origin: str | None
+    last_integration_at: datetime | None
+    gm_conn_id: str
+
+
+def list_dealerships(
+    conn: psycopg.Connection[Any], dealer_codes: list[str] | None = None, enabled_only: bool = False
+) -> list[Dealership]:
+    query = "SELECT " + ", ".join(Dealership.__dataclass_fields__) + " FROM gmcrm.dealership WHERE true"
+    params: list[Any] = []
+    if dealer_codes:
+        query += " AND dealer_code = ANY(%s)"
+        params.append(list(dealer_codes))
+    if enabled_only:
+        query += " AND integration_enabled"
+    with conn.cursor(row_factory=class_row(Dealership)) as cur:
+        return cur.execute(query + " ORDER BY dealer_code", params).fetchall()
+
+
+def upsert_dealership(conn: psycopg.Connection[Any], dealer_code: str, **fields: Any) -> None:
+    unknown = set(fields) - EDITABLE
+    if unknown:
+        raise ValueError(f"unknown dealership setting(s): {', '.join(sorted(unknown))}")
+    if "routing" in fields and fields["routing"] not in ROUTINGS:
+        raise ValueError(f"routing must be one of {', '.join(ROUTINGS)}, not {fields['routing']!r}")
+    cols = ["dealer_code", *fields]
+    values = [dealer_code, *fields.values()]
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in fields) or "dealer_code = EXCLUDED.dealer_code"
+    placeholders = ", ".join(["%s"] * len(cols))
+    if "name" not in fields:
+        # A new row needs a name; an update keeps the one it has.
+        cols.append("name")
+        values.append(dealer_code)
+        placeholders += ", %s"
+    conn.execute(
+        f"INSERT INTO gmcrm.dealership ({', '.join(cols)}) VALUES ({placeholders}) "
+        f"ON CONFLICT (dealer_code) DO UPDATE SET {updates}",
+        values,
+    )
+
+
+def user_id(conn: psycopg.Connection[Any], dealer_code: str, login: str) -> int:
+    row = conn.execute(
+        "SELECT id FROM dms.app_user WHERE dealer_code = %s AND login = %s", (dealer_code, login)
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"no user {login!r} at dealership {dealer_code}")
+    return int(row[0])
+
+
+def seed_demo(conn: psycopg.Connection[Any], path: Path = DEMO_FILE, enabled: bool = True) -> list[str]:
+    """Departments, users, dealerships and contact settings of the demo file. Idempotent."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    codes: list[str] = []
+    for dealer in spec["dealerships"]:
+        code = dealer["dealer_code"]
+        codes.append(code)
+        for dep in spec["departments"]:
+            conn.execute(
+                "INSERT INTO dms.department (dealer_code, code, name) VALUES (%s, %s, %s) "
+                "ON CONFLICT (dealer_code, code) DO UPDATE SET name = EXCLUDED.name",
+                (code, dep["code"], dep["name"]),
+            )
+        for user in spec["users"]:
+            conn.execute(
+                "INSERT INTO dms.app_user (dealer_code, login, name, email, department_id, sales_team, "
+                "seller_origin) SELECT %s, %s, %s, %s, d.id, %s, %s FROM dms.department d "
+                "WHERE d.dealer_code = %s AND d.code = %s "
+                "ON CONFLICT (dealer_code, login) DO UPDATE SET name = EXCLUDED.name, "
+                "department_id = EXCLUDED.department_id, sales_team = EXCLUDED.sales_team, "
+                "seller_origin = EXCLUDED.seller_origin",
+                (
+                    code,
+                    user["login"],
+                    user["name"],
+                    f"{user['login']}@{code.lower()}.example.com.br",
+                    user.get("sales_team"),
+                    user.get("seller_origin"),
+                    code,
+                    user["department"],
+                ),
+            )
+        users = dealer["users"]
+        upsert_dealership(
+            conn,
+            code,
+            name=dealer["name"],
+            routing=dealer["routing"],
+            traffic_origin=dealer["traffic_origin"],
+            integration_enabled=enabled,
+            vehicles_user_id=user_id(conn, code, users["vehicles"]),
+            parts_user_id=user_id(conn, code, users["parts"]),
+            service_user_id=user_id(conn, code, users["service"]),
+            after_sales_user_id=user_id(conn, code, users["after_sales"]),
+        )
+        for lead_type, setting in spec["contact_settings"].items():
+            dep_code = setting.get("department")
+            conn.execute(
+                "INSERT INTO gmcrm.contact_setting (dealer_code, lead_type, contact_type, contact_subtype, "
+                "department_id) VALUES (%s, %s, %s, %s, "
+                "(SELECT id FROM dms.department WHERE dealer_code = %s AND code = %s)) "
+                "ON CONFLICT (dealer_code, lead_type) DO UPDATE SET contact_type = EXCLUDED.contact_type, "
+                "contact_subtype = EXCLUDED.contact_subtype, department_id = EXCLUDED.department_id",
+                (code, lead_type, setting["contact_type"], setting["contact_subtype"], code, dep_code),
+            )
+    return codes

@@ -1,0 +1,20 @@
+"""Where the project's files live, found from this package (works from a checkout and in Docker)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# plugins/gmcrm -> project root. GMCRM_PROJECT_ROOT overrides it for deployments that mount
+# include/ elsewhere (docker-compose mounts it beside dags/ and plugins/).
+PROJECT_ROOT = Path(os.environ.get("GMCRM_PROJECT_ROOT", PACKAGE_DIR.parents[1]))
+SQL_DIR = PROJECT_ROOT / "include" / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+QUERIES_DIR = SQL_DIR / "queries"
+STATE_DIR = Path(os.environ.get("GMCRM_HOME", PROJECT_ROOT / ".gmcrm"))
+
+
+def sql_file(name: str) -> str:
+    """The text of ``include/sql/queries/<name>.sql``."""
+    return (QUERIES_DIR / f"{name}.sql").read_text(encoding="utf-8")
