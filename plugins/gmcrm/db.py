@@ -7,8 +7,8 @@ the command line, the demo and the tests use ``GMCRM_DMS_URL`` or the embedded s
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,9 +17,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from gmcrm.logs import get_logger
 from gmcrm.paths import STATE_DIR
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DMS_URL_ENV = "GMCRM_DMS_URL"
 EMBEDDED_DB_NAME = "gmcrm_dms"
@@ -65,7 +66,7 @@ def _short_path(path: Path) -> Path:
     if len(str(path)) <= 70:
         return path
     digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:10]
-    return Path("/tmp") / f"gmcrm-pg-{digest}"
+    return Path(tempfile.gettempdir()) / f"gmcrm-pg-{digest}"
 
 
 def ensure_database(server_url: str, name: str) -> None:

@@ -122,5 +122,5 @@ def mask_phone(value: str | None) -> str:
 def mask_text(text: str) -> str:
     """Mask anything in free text that looks like a CPF/CNPJ, e-mail or phone number."""
     text = _EMAIL_IN_TEXT.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    text = _CPF_CNPJ_RE.sub(lambda m: "***" + digits(m.group(0))[-2:] if digits(m.group(0)) else "***", text)
+    text = _CPF_CNPJ_RE.sub(lambda m: "***" + (digits(m.group(0)) or "")[-2:], text)
     return _PHONE_IN_TEXT.sub(lambda m: "***" + (digits(m.group(0)) or "")[-2:], text)

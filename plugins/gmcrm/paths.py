@@ -18,3 +18,20 @@ STATE_DIR = Path(os.environ.get("GMCRM_HOME", PROJECT_ROOT / ".gmcrm"))
 def sql_file(name: str) -> str:
     """The text of ``include/sql/queries/<name>.sql``."""
     return (QUERIES_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def named_queries(name: str) -> dict[str, str]:
+    """The statements of ``include/sql/queries/<name>.sql``, keyed by their ``-- name: x`` markers."""
+    queries: dict[str, str] = {}
+    current: str | None = None
+    lines: list[str] = []
+    for line in sql_file(name).splitlines():
+        if line.startswith("-- name:"):
+            if current:
+                queries[current] = "\n".join(lines).strip()
+            current, lines = line.split(":", 1)[1].strip(), []
+        elif current is not None:
+            lines.append(line)
+    if current:
+        queries[current] = "\n".join(lines).strip()
+    return queries

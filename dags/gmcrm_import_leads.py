@@ -1,0 +1,134 @@
+"""
+### GM CRM lead import (`gmcrm_import_leads`)
+
+Every 5 minutes: reads the new and changed GM leads of every enabled dealership (all open leads
+on a dealership's first run) with **one paginated Salesforce query per GM connection**, stages
+the raw records in PostgreSQL, then loads each dealership **in its own mapped task and
+transaction** (named by dealer code): customer match-or-create (CPF/CNPJ, e-mail, phone),
+contact by lead type, routing DIRECT or DISTRIBUTION, parts counter service and internal mail,
+`LIM`/`LAT` in the trigger outbox, quarantine with a reason for leads that cannot load.
+`last_integration_at` moves only once a dealership's load has committed.
+
+**Params** (Trigger DAG form): `dealer_codes` (empty: every enabled dealership), `full_resync`
+(re-read every open lead, ignoring the watermark), `since` (re-read from a date and time).
+
+**Connections:** `gm_crm` (salesforce; a dealership may name another in `gm_conn_id`),
+`dms_postgres` (postgres). Adding a dealership is one row in `gmcrm.dealership`
+(`gmcrm dealership set CODE ...`): the next run imports its open leads.
+
+Each load task logs one line per dealership: counts, API calls used and remaining, time taken.
+No personal data or secrets reach the logs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, dag, get_current_context, task
+
+from gmcrm.assets import TRIGGER_OUTBOX
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "gmcrm-ops",
+    "retries": 3,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=3),
+}
+
+
+@dag(
+    dag_id="gmcrm_import_leads",
+    schedule="*/5 * * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=4, seconds=30),
+    tags=["gmcrm", "gm-crm", "leads", "import"],
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    params={
+        "dealer_codes": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Dealer codes",
+            description="GM dealer codes to import. Empty: every dealership with the integration enabled.",
+        ),
+        "full_resync": Param(
+            False,
+            type="boolean",
+            title="Full resync",
+            description="Re-read every open lead of these dealerships, ignoring the watermark.",
+        ),
+        "since": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Re-read since",
+            description="Re-read the leads changed since this date and time (UTC). Empty: from the watermark.",
+        ),
+    },
+)
+def gmcrm_import_leads() -> None:
+    @task
+    def extract_leads() -> list[dict[str, Any]]:
+        """Stage the leads of every dealership; return the dealership groups to load (codes only)."""
+        from gmcrm import airflow_support as af
+        from gmcrm.leads import pipeline
+
+        ctx = get_current_context()
+        params = ctx["params"]
+        since = pendulum.parse(params["since"]) if params.get("since") else None
+        with af.dms_connection() as conn:
+            summary = pipeline.extract(
+                conn,
+                ctx["run_id"],
+                af.gm_client,
+                dealer_codes=list(params.get("dealer_codes") or []),
+                full_resync=bool(params.get("full_resync")),
+                since=since,  # type: ignore[arg-type]
+                per_group=af.dealers_per_task(),
+            )
+        ctx["ti"].xcom_push(key="api", value={"calls": summary.api_calls, "remaining": summary.api_remaining})
+        return [g.to_dict() for g in summary.groups]
+
+    @task(map_index_template="{{ dealer_label }}")
+    def load_dealerships(group: dict[str, Any]) -> dict[str, int]:
+        """Load one group (by default one dealership) in its own transaction(s)."""
+        from gmcrm import airflow_support as af
+        from gmcrm.gm_mapping import load_mapping
+        from gmcrm.leads import pipeline
+
+        ctx = get_current_context()
+        ctx["dealer_label"] = group["label"]  # type: ignore[typeddict-unknown-key]
+        api = ctx["ti"].xcom_pull(task_ids="extract_leads", key="api") or {}
+        dealer_group = pipeline.DealerGroup(group["dealer_codes"], group["run_id"])
+        with af.dms_connection() as conn:
+            done, failed = pipeline.load_group(
+                conn, dealer_group, load_mapping(), api_calls=api.get("calls"), api_remaining=api.get("remaining")
+            )
+        if failed:
+            codes = ", ".join(code for code, _ in failed)
+            raise RuntimeError(f"load failed for {codes}; the other dealerships of this task loaded")
+        return {"events_recorded": sum(r.events_recorded for r in done)}
+
+    @task(outlets=[TRIGGER_OUTBOX], trigger_rule="all_done")
+    def announce_events(results: list[dict[str, int]]) -> int:
+        """Wake the send DAG (Asset event) when the import recorded trigger events."""
+        from airflow.exceptions import AirflowSkipException
+
+        recorded = sum(r.get("events_recorded", 0) for r in results if r)
+        if not recorded:
+            raise AirflowSkipException("no trigger events recorded")
+        return recorded
+
+    announce_events(load_dealerships.expand(group=extract_leads()))
+
+
+gmcrm_import_leads()
+
+if __name__ == "__main__":
+    gmcrm_import_leads().test()

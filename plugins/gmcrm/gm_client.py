@@ -1,0 +1,347 @@
+"""The GM CRM client: every Salesforce call the integration makes goes through here.
+
+It owns what simple-salesforce leaves to the caller (``salesforce-notes.md``): retries with
+backoff on transient failures (5xx, timeouts, resets), one fresh sign-in on an expired session,
+a hard stop on the daily limit, and a count of the API calls used and remaining.
+
+Production signs in through the Airflow Salesforce provider's hook (JWT, client credentials or
+password flows, all handled by simple-salesforce). A Salesforce-compatible server that is not on
+``salesforce.com`` (the sandbox) gets a client-credentials token and a direct session.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+)
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from gmcrm.gm_mapping import GmMapping, load_mapping
+from gmcrm.logs import get_logger
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
+SALESFORCE_HOST_SUFFIXES = (".salesforce.com", ".force.com", ".salesforce.mil", ".cloudforce.com")
+
+
+class GmError(Exception):
+    """A GM CRM call failed."""
+
+
+class DailyLimitReached(GmError):
+    """GM's daily API request limit is used up: stop for this cycle, keep everything pending."""
+
+
+class GmTransientError(GmError):
+    """GM did not answer usefully after the retries: leave the work pending for the next cycle."""
+
+
+class GmRequestError(GmError):
+    """GM refused a whole request (400 and the like): permanent for that request, do not loop."""
+
+    def __init__(self, message: str, status: int | None = None, content: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.content = content
+
+
+@dataclass
+class CallStats:
+    """API calls made by this client, and GM's daily usage as last reported."""
+
+    by_kind: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    sign_ins: int = 0
+    api_used: int | None = None
+    api_max: int | None = None
+
+    @property
+    def calls(self) -> int:
+        return sum(self.by_kind.values())
+
+    @property
+    def api_remaining(self) -> int | None:
+        if self.api_used is None or self.api_max is None:
+            return None
+        return self.api_max - self.api_used
+
+    def summary(self) -> str:
+        remaining = self.api_remaining
+        return f"{self.calls} API calls" + (
+            f" ({remaining} of {self.api_max} left today)" if remaining is not None else ""
+        )
+
+
+def _error_code(exc: SalesforceError) -> str | None:
+    content = exc.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("errorCode")
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """5xx, timeouts and broken connections: worth another try after a pause."""
+    if isinstance(exc, requests.exceptions.Timeout | requests.exceptions.ConnectionError):
+        return True
+    if isinstance(exc, SalesforceError) and not isinstance(exc, SalesforceExpiredSession):
+        status = getattr(exc, "status", 0) or 0
+        return status >= 500 or status == 429
+    return False
+
+
+def is_daily_limit(exc: BaseException) -> bool:
+    return isinstance(exc, SalesforceRefusedRequest) and _error_code(exc) == "REQUEST_LIMIT_EXCEEDED"
+
+
+def is_salesforce_host(instance_url: str | None) -> bool:
+    host = (urlparse(instance_url).hostname or "") if instance_url else ""
+    return not instance_url or any(host.endswith(s) for s in SALESFORCE_HOST_SUFFIXES)
+
+
+def direct_session(ca_bundle: str | None) -> requests.Session:
+    """A requests session that verifies against ``ca_bundle`` and nothing from the environment.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a Session's ``verify``; with
+    ``trust_env`` off, the sandbox's own certificate is the one that counts.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    if ca_bundle:
+        session.verify = ca_bundle
+    return session
+
+
+def client_credentials_token(
+    session: requests.Session, instance_url: str, client_id: str, client_secret: str, timeout: float
+) -> tuple[str, str]:
+    """(access_token, instance_url) from the OAuth 2.0 client-credentials grant."""
+    response = session.post(
+        f"{instance_url.rstrip('/')}/services/oauth2/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+        timeout=timeout,
+    )
+    if response.status_code >= 500:
+        raise requests.exceptions.ConnectionError(f"token endpoint answered {response.status_code}")
+    if response.status_code != 200:
+        # The body names the OAuth error; it never contains the secret we sent.
+        raise GmRequestError(
+            f"GM CRM sign-in refused ({response.status_code}): {response.text[:200]}",
+            status=response.status_code,
+        )
+    body = response.json()
+    return body["access_token"], body.get("instance_url") or instance_url
+
+
+class GmClient:
+    """Calls to GM CRM with retries, one re-sign-in, the daily-limit stop and call counting."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Salesforce],
+        mapping: GmMapping | None = None,
+        *,
+        retry_attempts: int = 4,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 8.0,
+        timeout: float = 60.0,
+        name: str = "gm_crm",
+    ) -> None:
+        self._connect = connect
+        self._sf: Salesforce | None = None
+        self.mapping = mapping or load_mapping()
+        self.retry_attempts = retry_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.timeout = timeout
+        self.name = name
+        self.stats = CallStats()
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def from_conn_id(cls, conn_id: str = "gm_crm", **kwargs: Any) -> GmClient:
+        """A client for the Airflow connection ``conn_id`` (type salesforce)."""
+        from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+
+        connection = SalesforceHook(salesforce_conn_id=conn_id).get_connection(conn_id)
+        extras = connection.extra_dejson
+        instance_url = extras.get("instance_url") or None
+        timeout = float(extras.get("timeout") or kwargs.pop("timeout", 60.0))
+
+        if is_salesforce_host(instance_url):
+
+            def connect() -> Salesforce:
+                # A fresh hook each time: the hook caches its Salesforce object.
+                return SalesforceHook(salesforce_conn_id=conn_id).get_conn()
+
+        else:
+            ca_bundle = extras.get("ca_bundle") or None
+            login, password = connection.login or "", connection.password or ""
+
+            def connect() -> Salesforce:
+                session = direct_session(ca_bundle)
+                token, _url = client_credentials_token(session, str(instance_url), login, password, timeout)
+                return SalesforceHook(salesforce_conn_id=conn_id, session_id=token, session=session).get_conn()
+
+        return cls(connect, name=conn_id, timeout=timeout, **kwargs)
+
+    @classmethod
+    def direct(
+        cls,
+        instance_url: str,
+        client_id: str,
+        client_secret: str,
+        ca_bundle: str | None = None,
+        **kwargs: Any,
+    ) -> GmClient:
+        """A client for a Salesforce-compatible server without Airflow (CLI, benchmarks)."""
+        timeout = float(kwargs.pop("timeout", 60.0))
+        version = (kwargs.get("mapping") or load_mapping()).api_version
+
+        def connect() -> Salesforce:
+            session = direct_session(ca_bundle)
+            token, url = client_credentials_token(session, instance_url, client_id, client_secret, timeout)
+            return Salesforce(instance_url=url, session_id=token, session=session, version=version)
+
+        return cls(connect, timeout=timeout, **kwargs)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def sf(self) -> Salesforce:
+        if self._sf is None:
+            self._sf = self._call_with_retries("token", self._connect)
+            self.stats.sign_ins += 1
+        return self._sf
+
+    def _note_usage(self) -> None:
+        usage = getattr(self._sf, "api_usage", None) or {}
+        api = usage.get("api-usage")
+        if api is not None:
+            self.stats.api_used, self.stats.api_max = api.used, api.total
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "GM CRM call failed (%s), try %d of %d; retrying",
+            type(exc).__name__ if exc else "?",
+            state.attempt_number,
+            self.retry_attempts,
+        )
+
+    def _call_with_retries(self, kind: str, fn: Callable[[], T]) -> T:
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            stop=stop_after_attempt(self.retry_attempts),
+            wait=wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if kind != "token":
+                        self.stats.by_kind[kind] += 1
+                    return fn()
+        except SalesforceExpiredSession:
+            raise  # handled by call(): one fresh sign-in
+        except SalesforceRefusedRequest as exc:
+            if is_daily_limit(exc):
+                self._note_usage()
+                raise DailyLimitReached("GM CRM daily API request limit reached") from exc
+            raise GmRequestError(f"GM CRM refused the {kind} call: {exc.content!r}", exc.status, exc.content) from exc
+        except SalesforceMalformedRequest as exc:
+            raise GmRequestError(f"GM CRM rejected the {kind} call: {exc.content!r}", exc.status, exc.content) from exc
+        except SalesforceError as exc:
+            if is_transient(exc):
+                raise GmTransientError(f"GM CRM {kind} call kept failing: HTTP {exc.status}") from exc
+            raise GmRequestError(f"GM CRM {kind} call failed: HTTP {exc.status}", exc.status, exc.content) from exc
+        except requests.exceptions.RequestException as exc:
+            raise GmTransientError(f"GM CRM {kind} call kept failing: {type(exc).__name__}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
+
+    def call(self, kind: str, fn: Callable[[Salesforce], T]) -> T:
+        """Run ``fn(sf)`` with retries; on an expired session sign in again once and repeat."""
+        try:
+            result = self._call_with_retries(kind, lambda: fn(self.sf))
+        except SalesforceExpiredSession:
+            log.info("GM CRM session expired; signing in again")
+            self._sf = None
+            try:
+                result = self._call_with_retries(kind, lambda: fn(self.sf))
+            except SalesforceExpiredSession as exc:
+                raise GmRequestError("GM CRM session expired again right after a fresh sign-in") from exc
+        self._note_usage()
+        return result
+
+    # -- the calls the integration makes -------------------------------------------------------
+
+    def query_pages(self, soql: str, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
+        """The records of ``soql``, one page (up to 2,000 records) at a time."""
+        page = self.call(
+            "query",
+            lambda sf: sf.query(
+                soql,
+                include_deleted=include_deleted,
+                timeout=self.timeout,
+                headers={"Sforce-Query-Options": f"batchSize={self.mapping.page_size}"},
+            ),
+        )
+        while True:
+            yield page["records"]
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            page = self._query_more(str(page["nextRecordsUrl"]))
+
+    def _query_more(self, next_url: str) -> dict[str, Any]:
+        page: dict[str, Any] = self.call(
+            "query_more", lambda sf: sf.query_more(next_url, identifier_is_url=True, timeout=self.timeout)
+        )
+        return page
+
+    def upsert_events(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One sObject Collections upsert on the event's external id; one result per record."""
+        if not records:
+            return []
+        if len(records) > self.mapping.event_batch_size:
+            raise ValueError(f"at most {self.mapping.event_batch_size} events per call, got {len(records)}")
+        path = f"composite/sobjects/{self.mapping.event_object}/{self.mapping.event_external_id}"
+        result = self.call(
+            "collection_upsert",
+            lambda sf: sf.restful(
+                path, method="PATCH", json={"allOrNone": False, "records": records}, timeout=self.timeout
+            ),
+        )
+        if not isinstance(result, list) or len(result) != len(records):
+            raise GmRequestError(f"GM CRM answered {len(result or [])} results for {len(records)} events")
+        return result
+
+    def limits(self) -> dict[str, Any]:
+        """GM's ``/limits/``: ``DailyApiRequests`` with ``Max`` and ``Remaining``."""
+        limits: dict[str, Any] = self.call("limits", lambda sf: sf.limits(timeout=self.timeout))
+        daily = limits.get("DailyApiRequests") or {}
+        if "Max" in daily and "Remaining" in daily:
+            self.stats.api_max = int(daily["Max"])
+            self.stats.api_used = int(daily["Max"]) - int(daily["Remaining"])
+        return limits
+

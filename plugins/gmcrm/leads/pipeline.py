@@ -1,0 +1,105 @@
+"""The import as steps the DAG (and the demo, tests and benchmarks) call: extract once, load per group."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from gmcrm.dealerships import Dealership, list_dealerships
+from gmcrm.gm_client import GmClient
+from gmcrm.leads.extract import clear_run, extract_to_staging, group_by_connection, purge_old_staging
+from gmcrm.leads.load import LoadResult, load_dealer
+from gmcrm.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class DealerGroup:
+    """The dealerships one mapped load task handles, and how it is labelled in the UI."""
+
+    dealer_codes: list[str]
+    run_id: str
+
+    @property
+    def label(self) -> str:
+        codes = self.dealer_codes
+        return codes[0] if len(codes) == 1 else f"{codes[0]}..{codes[-1]} ({len(codes)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dealer_codes": self.dealer_codes, "run_id": self.run_id, "label": self.label}
+
+
+def group_dealers(codes: list[str], per_group: int, run_id: str) -> list[DealerGroup]:
+    per_group = max(1, per_group)
+    return [DealerGroup(codes[i : i + per_group], run_id) for i in range(0, len(codes), per_group)]
+
+
+@dataclass
+class ExtractSummary:
+    groups: list[DealerGroup]
+    records: int
+    api_calls: int
+    api_remaining: int | None
+    per_dealer: dict[str, int]
+
+
+def extract(
+    conn: psycopg.Connection[Any],
+    run_id: str,
+    client_for: Callable[[str], GmClient],
+    *,
+    dealer_codes: list[str] | None = None,
+    full_resync: bool = False,
+    since: datetime | None = None,
+    per_group: int = 1,
+) -> ExtractSummary:
+    """Stage the leads of every enabled dealership (or of ``dealer_codes``), one query set per GM connection."""
+    dealers: list[Dealership] = list_dealerships(conn, dealer_codes or None, enabled_only=True)
+    clear_run(conn, run_id)
+    purge_old_staging(conn)
+    records, calls, remaining = 0, 0, None
+    per_dealer: dict[str, int] = {}
+    for conn_id, members in group_by_connection(dealers).items():
+        client = client_for(conn_id)
+        result = extract_to_staging(conn, client, members, run_id, full_resync=full_resync, since=since)
+        records += result.records
+        calls += client.stats.calls
+        remaining = client.stats.api_remaining
+        per_dealer.update(result.per_dealer)
+        log.info(
+            "GM connection %s: %d dealerships, %d leads staged, %s",
+            conn_id,
+            len(members),
+            result.records,
+            client.stats.summary(),
+        )
+    codes = [d.dealer_code for d in dealers]
+    return ExtractSummary(group_dealers(codes, per_group, run_id), records, calls, remaining, per_dealer)
+
+
+def load_group(
+    conn: psycopg.Connection[Any],
+    group: DealerGroup,
+    mapping: Any,
+    *,
+    api_calls: int | None = None,
+    api_remaining: int | None = None,
+) -> tuple[list[LoadResult], list[tuple[str, BaseException]]]:
+    """Load each dealership of the group in its own transaction; one's failure never holds up the others."""
+    done: list[LoadResult] = []
+    failed: list[tuple[str, BaseException]] = []
+    for code in group.dealer_codes:
+        try:
+            result = load_dealer(conn, code, group.run_id, mapping, api_calls=api_calls, api_remaining=api_remaining)
+        except Exception as exc:  # recorded against that dealership; the rest of the group loads
+            log.exception("dealership %s: load failed: %s", code, type(exc).__name__)
+            failed.append((code, exc))
+            continue
+        log.info("%s; %s API calls used, %s remaining", result.line(), api_calls, api_remaining)
+        done.append(result)
+    return done, failed
