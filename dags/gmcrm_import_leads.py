@@ -118,7 +118,7 @@ def gmcrm_import_leads() -> None:
     @task(outlets=[TRIGGER_OUTBOX], trigger_rule="all_done")
     def announce_events(results: list[dict[str, int]]) -> int:
         """Wake the send DAG (Asset event) when the import recorded trigger events."""
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         recorded = sum(r.get("events_recorded", 0) for r in results if r)
         if not recorded:

@@ -21,7 +21,15 @@ for extra in (ROOT / "plugins", ROOT / "sandbox"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+# Airflow reads its home at import: keep tests away from ~/airflow and from examples.
+os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".gmcrm" / "airflow-test"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
+
 from gmcrm import db, migrate  # noqa: E402
+from gmcrm.airflow_support import postgres_conn_json, salesforce_conn_json  # noqa: E402
+from gmcrm_sandbox.process import SandboxProcess  # noqa: E402
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -81,3 +89,39 @@ def empty_db_url(pg_server_url: str) -> Iterator[str]:
     db.ensure_database(pg_server_url, name)
     yield _with_db(pg_server_url, name)
     db.drop_database(pg_server_url, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The GM CRM sandbox over real HTTPS, and Airflow connections pointing at it and at the DMS.
+
+
+@pytest.fixture(scope="session")
+def sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    with SandboxProcess(tmp_path_factory.mktemp("gm-sandbox"), dealers=3, leads_per_dealer=0, seed=42) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def gm_sandbox(sandbox_process: SandboxProcess, monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxProcess]:
+    """The sandbox with no leads, no faults and zeroed counters; ``gm_crm`` points at it."""
+    sandbox_process.admin.reset(empty=True)
+    sandbox_process.admin.set_clock()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GM_CRM",
+        salesforce_conn_json(
+            sandbox_process.instance_url,
+            sandbox_process.client_id,
+            sandbox_process.client_secret,
+            sandbox_process.ca_bundle,
+        ),
+    )
+    yield sandbox_process
+    sandbox_process.admin.clear_faults()
+
+
+@pytest.fixture
+def dms_conn_env(dms_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``dms_postgres`` points at this test's database."""
+    monkeypatch.setenv("AIRFLOW_CONN_DMS_POSTGRES", postgres_conn_json(dms_url))
+    return dms_url
+

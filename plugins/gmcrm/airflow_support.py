@@ -46,7 +46,7 @@ def postgres_conn_json(url: str) -> str:
         {
             "conn_type": "postgres",
             "host": info.get("host"),
-            "port": int(info["port"]) if info.get("port") else None,
+            "port": int(str(info["port"])) if info.get("port") else None,
             "login": info.get("user"),
             "password": info.get("password"),
             "schema": info.get("dbname"),

@@ -11,13 +11,17 @@ from typing import Annotated, Any
 import psycopg
 import typer
 
-from gmcrm import db, dealerships, migrate
+from gmcrm import db, dealerships, lead_log, migrate
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="Migrate the DMS schema and seed demo settings.", no_args_is_help=True)
 dealer_app = typer.Typer(help="Add, change and list dealerships.", no_args_is_help=True)
+events_app = typer.Typer(help="List, retry and skip trigger events.", no_args_is_help=True)
+reasons_app = typer.Typer(help="Map DMS lost-sale reasons to GM reasons (Motivo no CRM).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dealer_app, name="dealership")
+app.add_typer(events_app, name="events")
+app.add_typer(reasons_app, name="reasons")
 
 DmsUrl = Annotated[
     str | None,
@@ -129,6 +133,147 @@ def dealer_set(
         except (ValueError, psycopg.errors.CheckViolation) as exc:
             raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"dealership {dealer_code} saved")
+
+
+@events_app.command("list")
+def events_list(
+    status: Annotated[str, typer.Option(help="PENDING, RETRY, FAILED, BLOCKED, SENT or SKIPPED")] = "FAILED",
+    dealer_code: Annotated[str | None, typer.Option(help="Only this dealership")] = None,
+    lead_id: Annotated[str | None, typer.Option(help="Only this Lead ID")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows")] = 50,
+    dms_url: DmsUrl = None,
+) -> None:
+    """Events in the outbox with their last error: what waits, and why."""
+    with _connect(dms_url) as conn:
+        rows = conn.execute(
+            "SELECT id, dealer_code, lead_id, trigger_code, status, attempts, occurred_at, "
+            "coalesce(last_error_code || ': ', '') || coalesce(last_error, '') FROM gmcrm.trigger_outbox "
+            "WHERE status = %s AND (%s::text IS NULL OR dealer_code = %s::text) "
+            "AND (%s::text IS NULL OR lead_id = %s::text) ORDER BY id LIMIT %s",
+            (status.upper(), dealer_code, dealer_code, lead_id, lead_id, limit),
+        ).fetchall()
+    for r in rows:
+        typer.echo(f"{r[0]:>8} {r[1]:<8} {r[2]} {r[3]} {r[4]:<8} tries={r[5]} {r[6]:%Y-%m-%d %H:%M:%S} {r[7]}")
+    typer.echo(f"{len(rows)} event(s) {status.upper()}")
+
+
+@events_app.command("retry")
+def events_retry(
+    outbox_ids: Annotated[list[int] | None, typer.Argument(help="Outbox ids; none with --all-failed")] = None,
+    all_failed: Annotated[bool, typer.Option("--all-failed", help="Every FAILED event (of --dealer-code)")] = False,
+    dealer_code: Annotated[str | None, typer.Option(help="With --all-failed: only this dealership")] = None,
+    dms_url: DmsUrl = None,
+) -> None:
+    """Put FAILED events back in the queue (after fixing the cause); the next send run takes them."""
+    from gmcrm.paths import named_queries
+
+    if not outbox_ids and not all_failed:
+        raise typer.BadParameter("give outbox ids or --all-failed")
+    with _connect(dms_url) as conn:
+        cur = conn.execute(
+            "UPDATE gmcrm.trigger_outbox SET status = 'PENDING', next_attempt_at = NULL "
+            "WHERE status = 'FAILED' AND (%s::bigint[] IS NULL OR id = ANY(%s::bigint[])) "
+            "AND (%s::text IS NULL OR dealer_code = %s::text)",
+            (outbox_ids or None, outbox_ids or None, dealer_code, dealer_code),
+        )
+        conn.execute(named_queries("send")["unblock"])
+    typer.echo(f"{cur.rowcount} event(s) back in the queue")
+
+
+@events_app.command("skip")
+def events_skip(
+    outbox_id: Annotated[int, typer.Argument(help="Outbox id of the event never to send")],
+    why: Annotated[str, typer.Option("--why", help="Why it is skipped (kept on the event)")],
+    dms_url: DmsUrl = None,
+) -> None:
+    """Never send this event; the events waiting behind it move on."""
+    from gmcrm.sending import skip_event
+
+    with _connect(dms_url) as conn:
+        ok = skip_event(conn, outbox_id, why)
+    if not ok:
+        raise typer.BadParameter(f"event {outbox_id} is not waiting (already sent or skipped?)")
+    typer.echo(f"event {outbox_id} skipped")
+
+
+@reasons_app.command("list")
+def reasons_list(
+    dealer_code: Annotated[str, typer.Argument(help="GM dealer code")],
+    unmapped: Annotated[bool, typer.Option("--unmapped", help="Only reasons without a GM reason")] = False,
+    dms_url: DmsUrl = None,
+) -> None:
+    """The dealership's reasons with their GM reason."""
+    with _connect(dms_url) as conn:
+        rows = conn.execute(
+            "SELECT code, reason_type, coalesce(gm_reason, '-'), description FROM dms.reason "
+            "WHERE dealer_code = %s AND (NOT %s OR gm_reason IS NULL) ORDER BY reason_type, code",
+            (dealer_code, unmapped),
+        ).fetchall()
+    for code, rtype, gm, desc in rows:
+        typer.echo(f"{code:<10} {rtype:<18} {gm:<20} {desc}")
+
+
+@reasons_app.command("map")
+def reasons_map(
+    dealer_code: Annotated[str, typer.Argument(help="GM dealer code")],
+    code: Annotated[str, typer.Argument(help="DMS reason code")],
+    gm_reason: Annotated[str, typer.Argument(help="GM reason, e.g. BoughtElsewhere")],
+    dms_url: DmsUrl = None,
+) -> None:
+    """Set a reason's GM reason (Motivo no CRM); then retry the events that failed on it."""
+    with _connect(dms_url) as conn:
+        try:
+            cur = conn.execute(
+                "UPDATE dms.reason SET gm_reason = %s WHERE dealer_code = %s AND code = %s",
+                (gm_reason, dealer_code, code),
+            )
+        except psycopg.Error as exc:
+            raise typer.BadParameter(str(exc).splitlines()[0]) from exc
+    if cur.rowcount != 1:
+        raise typer.BadParameter(f"no reason {code!r} at dealership {dealer_code}")
+    typer.echo(f"{dealer_code} reason {code} -> {gm_reason}; retry its failed events: gmcrm events retry --all-failed")
+
+
+@app.command("lead-log")
+def lead_log_cmd(
+    lead_id: Annotated[str, typer.Argument(help="GM Lead ID")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the details as JSON")] = False,
+    dms_url: DmsUrl = None,
+) -> None:
+    """What happened to one lead: imported, each event created, each send attempt."""
+    import json
+
+    with _connect(dms_url) as conn:
+        entries = lead_log.timeline(conn, lead_id)
+    if not entries:
+        typer.echo(f"nothing recorded for lead {lead_id}")
+        raise typer.Exit(1)
+    for e in entries:
+        typer.echo(f"{e.at:%Y-%m-%d %H:%M:%S} {e.kind:<14} {e.summary}")
+        if json_out:
+            typer.echo(json.dumps(e.detail, indent=2, ensure_ascii=False, default=str))
+
+
+@app.command("sandbox")
+def sandbox_cmd(
+    port: Annotated[int, typer.Option(help="HTTPS port (0: any free one)")] = 8443,
+    dealers: Annotated[int, typer.Option(help="Dealerships to generate leads for (BR0001...)")] = 3,
+    leads_per_dealer: Annotated[int, typer.Option(help="Leads per dealership")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the generated leads")] = 42,
+    state_dir: Annotated[str, typer.Option(help="Where the certificate and sandbox.json go")] = ".gmcrm/sandbox",
+) -> None:
+    """Start the GM CRM sandbox (a local Salesforce stand-in over HTTPS) in the foreground."""
+    import subprocess
+    import sys
+
+    raise typer.Exit(
+        subprocess.call(
+            [
+                sys.executable, "-m", "gmcrm_sandbox", "serve", "--port", str(port), "--dealers", str(dealers),
+                "--leads-per-dealer", str(leads_per_dealer), "--seed", str(seed), "--state-dir", state_dir,
+            ]
+        )
+    )
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from gmcrm.dealerships import Dealership, list_dealerships
-from gmcrm.gm_client import GmClient
+from gmcrm.gm_client import DailyLimitReached, GmClient
 from gmcrm.leads.extract import clear_run, extract_to_staging, group_by_connection, purge_old_staging
 from gmcrm.leads.load import LoadResult, load_dealer
 from gmcrm.logs import get_logger
@@ -46,6 +46,7 @@ class ExtractSummary:
     api_calls: int
     api_remaining: int | None
     per_dealer: dict[str, int]
+    stopped: str | None = None
 
 
 def extract(
@@ -64,9 +65,19 @@ def extract(
     purge_old_staging(conn)
     records, calls, remaining = 0, 0, None
     per_dealer: dict[str, int] = {}
+    stopped: list[str] = []
+    loadable: list[str] = []
     for conn_id, members in group_by_connection(dealers).items():
         client = client_for(conn_id)
-        result = extract_to_staging(conn, client, members, run_id, full_resync=full_resync, since=since)
+        try:
+            result = extract_to_staging(conn, client, members, run_id, full_resync=full_resync, since=since)
+        except DailyLimitReached:
+            # Stop calling for this cycle; nothing is marked failed and the watermarks stay.
+            conn.rollback()
+            stopped.append(f"{conn_id}: GM daily API limit reached ({client.stats.summary()})")
+            log.warning("GM connection %s: daily API limit reached; its %d dealerships wait", conn_id, len(members))
+            continue
+        loadable += [d.dealer_code for d in members]
         records += result.records
         calls += client.stats.calls
         remaining = client.stats.api_remaining
@@ -78,8 +89,14 @@ def extract(
             result.records,
             client.stats.summary(),
         )
-    codes = [d.dealer_code for d in dealers]
-    return ExtractSummary(group_dealers(codes, per_group, run_id), records, calls, remaining, per_dealer)
+    return ExtractSummary(
+        group_dealers(loadable, per_group, run_id),
+        records,
+        calls,
+        remaining,
+        per_dealer,
+        "; ".join(stopped) or None,
+    )
 
 
 def load_group(

@@ -1,0 +1,141 @@
+"""
+### GM CRM trigger sender (`gmcrm_send_triggers`)
+
+Every 5 minutes, **and as soon as an import has recorded events** (Asset `gmcrm_trigger_outbox`):
+claims the sendable events of `gmcrm.trigger_outbox` (per lead only the earliest unsent one, so
+GM receives them in order), builds the GM payloads from the trigger catalogue, sends them in
+sObject Collections upserts of up to 200 events of any leads and dealerships, and records every
+attempt in `gmcrm.send_log` and the outcome on the outbox row.
+
+Outcomes: `SENT`; transient (5xx, timeout, `UNABLE_TO_LOCK_ROW`) -> `RETRY` with exponential
+backoff; GM's daily limit -> the run stops and leaves everything pending; permanent -> `FAILED`
+with GM's code and message, and the later events of that lead `BLOCKED` until it is retried or
+skipped.
+
+**Backfilling failed sends** is a run of this DAG with params: `retry_failed` puts `FAILED` events
+back in the queue first, within the filters `dealer_codes`, `lead_id`, `trigger_codes`,
+`occurred_from`, `occurred_to`. `dry_run` builds and logs the payloads and sends nothing.
+`lanes` sends in parallel lanes (the events of one lead always in the same lane).
+
+The log of each lane ends with one line per dealership: sent, retry, failed, API calls used and
+remaining. No personal data or secrets reach the logs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
+
+from gmcrm.assets import TRIGGER_OUTBOX
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "gmcrm-ops",
+    "retries": 3,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=3),
+}
+
+
+@dag(
+    dag_id="gmcrm_send_triggers",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
+        assets=[TRIGGER_OUTBOX],
+    ),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=4, seconds=30),
+    tags=["gmcrm", "gm-crm", "triggers", "send"],
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    params={
+        "dealer_codes": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Dealer codes",
+            description="Send only the events of these dealerships. Empty: every enabled dealership.",
+        ),
+        "retry_failed": Param(
+            False,
+            type="boolean",
+            title="Retry failed events",
+            description="Put FAILED events (within these filters) back in the queue first: the backfill.",
+        ),
+        "lead_id": Param(
+            None,
+            type=["null", "string"],
+            title="Lead ID",
+            description="Only this GM Lead ID (18 characters, starts with 006).",
+        ),
+        "trigger_codes": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Trigger codes",
+            description="Only these triggers (CRE, VPE, NFF, ...). Empty: all.",
+        ),
+        "occurred_from": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Occurred from",
+            description="Only events that happened in the DMS at or after this time (UTC).",
+        ),
+        "occurred_to": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Occurred to",
+            description="Only events that happened in the DMS before this time (UTC).",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Build and log the payloads; send nothing and change nothing.",
+        ),
+        "lanes": Param(
+            1,
+            type="integer",
+            minimum=1,
+            maximum=8,
+            title="Parallel lanes",
+            description="Send in this many parallel tasks; the events of one lead always share a lane.",
+        ),
+    },
+)
+def gmcrm_send_triggers() -> None:
+    @task
+    def prepare_queue() -> list[int]:
+        """Requeue FAILED events when asked, refresh BLOCKED ones; return the lanes to run."""
+        from gmcrm import airflow_support as af
+        from gmcrm import send_tasks
+
+        ctx = get_current_context()
+        with af.dms_connection() as conn:
+            return send_tasks.prepare(conn, ctx["params"])
+
+    @task(map_index_template="lane {{ lane_label }}")
+    def send_lane(lane: int) -> dict[str, Any]:
+        """Claim, build, send and record the events of one lane until none is sendable."""
+        from gmcrm import airflow_support as af
+        from gmcrm import send_tasks
+
+        ctx = get_current_context()
+        ctx["lane_label"] = str(lane)  # type: ignore[typeddict-unknown-key]
+        with af.dms_connection() as conn:
+            return send_tasks.send(conn, ctx, lane)
+
+    send_lane.expand(lane=prepare_queue())
+
+
+gmcrm_send_triggers()
+
+if __name__ == "__main__":
+    gmcrm_send_triggers().test()

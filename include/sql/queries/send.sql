@@ -1,0 +1,87 @@
+-- Sending trigger events (gmcrm.sending). Named statements; parameters are psycopg named params.
+
+-- name: retry_failed
+-- Put FAILED events back in the queue (within the filters) before a run: the backfill path.
+UPDATE gmcrm.trigger_outbox o
+SET status = 'PENDING', next_attempt_at = NULL, last_error = NULL, last_error_code = NULL
+WHERE o.status = 'FAILED'
+  AND (%(dealer_codes)s::text[] IS NULL OR o.dealer_code = ANY(%(dealer_codes)s::text[]))
+  AND (%(lead_id)s::text IS NULL OR o.lead_id = %(lead_id)s::text)
+  AND (%(trigger_codes)s::text[] IS NULL OR o.trigger_code = ANY(%(trigger_codes)s::text[]))
+  AND (%(occurred_from)s::timestamptz IS NULL OR o.occurred_at >= %(occurred_from)s::timestamptz)
+  AND (%(occurred_to)s::timestamptz IS NULL OR o.occurred_at < %(occurred_to)s::timestamptz);
+
+-- name: block_behind_failed
+-- A later event of a lead waits, visibly, behind an earlier one that failed for good.
+UPDATE gmcrm.trigger_outbox o
+SET status = 'BLOCKED',
+    last_error = 'waiting behind event ' || f.id || ' (' || f.trigger_code || ', FAILED): retry or skip it first'
+FROM (
+    SELECT DISTINCT ON (lead_id) lead_id, id, trigger_code
+    FROM gmcrm.trigger_outbox WHERE status = 'FAILED' ORDER BY lead_id, id
+) f
+WHERE o.lead_id = f.lead_id AND o.id > f.id AND o.status IN ('PENDING', 'RETRY');
+
+-- name: unblock
+-- Once the failed event is retried or skipped, the ones behind it are sendable again.
+UPDATE gmcrm.trigger_outbox o
+SET status = 'PENDING', last_error = NULL
+WHERE o.status = 'BLOCKED'
+  AND NOT EXISTS (
+      SELECT 1 FROM gmcrm.trigger_outbox f
+      WHERE f.lead_id = o.lead_id AND f.id < o.id AND f.status = 'FAILED'
+  );
+
+-- name: claim
+-- Per lead only the earliest unsent event is sendable. SKIP LOCKED plus the lease keep two runs
+-- (or lanes) from ever claiming one event twice.
+WITH candidates AS (
+    SELECT o.id
+    FROM gmcrm.trigger_outbox o
+    JOIN gmcrm.dealership d ON d.dealer_code = o.dealer_code AND d.integration_enabled
+    WHERE o.status IN ('PENDING', 'RETRY')
+      AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
+      AND (o.claimed_until IS NULL OR o.claimed_until < now())
+      AND (%(dealer_codes)s::text[] IS NULL OR o.dealer_code = ANY(%(dealer_codes)s::text[]))
+      AND (%(lead_id)s::text IS NULL OR o.lead_id = %(lead_id)s::text)
+      AND (%(trigger_codes)s::text[] IS NULL OR o.trigger_code = ANY(%(trigger_codes)s::text[]))
+      AND (%(occurred_from)s::timestamptz IS NULL OR o.occurred_at >= %(occurred_from)s::timestamptz)
+      AND (%(occurred_to)s::timestamptz IS NULL OR o.occurred_at < %(occurred_to)s::timestamptz)
+      AND (%(lanes)s::int = 1 OR abs(hashtext(o.lead_id)) %% %(lanes)s::int = %(lane)s::int)
+      AND NOT EXISTS (
+          SELECT 1 FROM gmcrm.trigger_outbox e
+          WHERE e.lead_id = o.lead_id AND e.id < o.id AND e.status NOT IN ('SENT', 'SKIPPED')
+      )
+    ORDER BY o.id
+    LIMIT %(limit)s
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE gmcrm.trigger_outbox o
+SET claimed_by = %(worker)s, claimed_until = now() + %(lease)s::interval
+FROM candidates c
+WHERE o.id = c.id
+RETURNING o.id;
+
+-- name: release
+UPDATE gmcrm.trigger_outbox SET claimed_by = NULL, claimed_until = NULL
+WHERE id = ANY(%(ids)s::bigint[]) AND claimed_by = %(worker)s;
+
+-- name: record_outcomes
+-- Outcomes of one batch (staged in tmp_outcome) applied to the outbox in one statement.
+UPDATE gmcrm.trigger_outbox o
+SET status = CASE t.outcome
+        WHEN 'SENT' THEN 'SENT'
+        WHEN 'RETRY' THEN 'RETRY'
+        WHEN 'FAILED' THEN 'FAILED'
+        ELSE o.status END,
+    attempts = o.attempts + CASE WHEN t.outcome IN ('SENT', 'RETRY', 'FAILED') THEN 1 ELSE 0 END,
+    sent_at = CASE WHEN t.outcome = 'SENT' THEN now() ELSE o.sent_at END,
+    next_attempt_at = CASE WHEN t.outcome = 'RETRY'
+        THEN now() + least(%(backoff_max)s::interval, %(backoff_base)s::interval * power(2, o.attempts))
+        ELSE NULL END,
+    last_error = CASE WHEN t.outcome = 'SENT' THEN NULL ELSE coalesce(t.error_message, o.last_error) END,
+    last_error_code = CASE WHEN t.outcome = 'SENT' THEN NULL ELSE coalesce(t.error_code, o.last_error_code) END,
+    claimed_by = NULL,
+    claimed_until = NULL
+FROM tmp_outcome t
+WHERE o.id = t.outbox_id AND o.claimed_by = %(worker)s;

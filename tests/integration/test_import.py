@@ -1,0 +1,261 @@
+"""The lead import end to end: the GM sandbox over HTTPS, a real PostgreSQL, the pipeline the DAG runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+import psycopg
+import pytest
+
+from gmcrm_sandbox.process import SandboxProcess
+from tests.integration.import_helpers import create_leads, fast_client, lead, one_client, rows, run_import, scalar, seed
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def dms(dms_url: str) -> str:
+    with psycopg.connect(dms_url) as conn:
+        seed(conn)
+    return dms_url
+
+
+def _contact(dms: str, lead_id: str) -> dict[str, object]:
+    with psycopg.connect(dms) as conn:
+        cur = conn.execute("SELECT * FROM dms.contact WHERE lead_id = %s", (lead_id,))
+        names = [d.name for d in cur.description or []]
+        row = cur.fetchone()
+    assert row is not None, f"no contact for lead {lead_id}"
+    return dict(zip(names, row, strict=True))
+
+
+def _user(dms: str, dealer: str, login: str) -> tuple[int, int]:
+    row = rows(dms, "SELECT id, department_id FROM dms.app_user WHERE dealer_code = %s AND login = %s", dealer, login)
+    return row[0]
+
+
+def test_direct_routing_each_lead_type(dms: str, gm_sandbox: SandboxProcess) -> None:
+    created = create_leads(
+        gm_sandbox,
+        *(lead("BR0001", t) for t in ("NEW_VEHICLE", "USED_VEHICLE", "SERVICE", "PARTS", "AFTER_SALES")),
+    )
+    ids = {c["Lead_Type__c"]: c["Id"] for c in created}
+    summary, done, failed = run_import(dms, one_client(fast_client()), dealer_codes=["BR0001"])
+    assert not failed and summary.records == 5
+    assert done[0].contacts_created == 5 and done[0].customers_created == 5
+
+    vendedor, vn_dep = _user(dms, "BR0001", "vendedor.vn")
+    vu_dep = scalar(dms, "SELECT id FROM dms.department WHERE dealer_code = 'BR0001' AND code = 'VU'")
+    new = _contact(dms, ids["New Vehicle"])
+    assert (new["status"], new["assigned_user_id"], new["department_id"]) == ("IN_QUEUE", vendedor, vn_dep)
+    assert (new["contact_type"], new["contact_subtype"]) == ("VENDA", "VEICULO_NOVO")
+    assert str(new["description"]).startswith("Contato de Vendas criado a partir do Lead CRM")
+    assert "Onix" in str(new["description"]) and "test drive à tarde" in str(new["description"])
+    assert new["traffic_origin"] == "INTERNET-GM" and new["gm_stage"] == "New"
+    used = _contact(dms, ids["Used Vehicle"])
+    assert used["department_id"] == vu_dep and used["contact_subtype"] == "VEICULO_USADO"
+    service = _contact(dms, ids["Service"])
+    assert str(service["description"]).startswith("Contato de Oficina criado a partir do Lead GM")
+    after = _contact(dms, ids["After Sales"])
+    assert str(after["description"]).startswith("Contato de After Sales criado a partir do Lead GM")
+
+    parts = _contact(dms, ids["Parts"])
+    balcao, _ = _user(dms, "BR0001", "balcao.pecas")
+    assert parts["assigned_user_id"] == balcao
+    service_rows = rows(
+        dms, "SELECT salesperson_user_id, status FROM dms.parts_counter_service WHERE contact_id = %s", parts["id"]
+    )
+    assert service_rows == [(balcao, "OPEN")]
+    mails = rows(dms, "SELECT to_user_id, subject FROM dms.internal_mail WHERE contact_id = %s", parts["id"])
+    assert len(mails) == 1 and mails[0][0] == balcao and "Peças" in mails[0][1]
+
+    for lead_id in ids.values():
+        codes = rows(dms, "SELECT trigger_code FROM gmcrm.trigger_outbox WHERE lead_id = %s ORDER BY id", lead_id)
+        assert [c[0] for c in codes] == ["LIM", "LAT"]
+    last = scalar(dms, "SELECT last_integration_at FROM gmcrm.dealership WHERE dealer_code = 'BR0001'")
+    assert last is not None
+
+
+def test_distribution_routing_waits_for_distribution(dms: str, gm_sandbox: SandboxProcess) -> None:
+    (created,) = create_leads(gm_sandbox, lead("BR0002", "NEW_VEHICLE"))
+    run_import(dms, one_client(fast_client()), dealer_codes=["BR0002"])
+    gestor, _ = _user(dms, "BR0002", "gestor.leads")
+    contact = _contact(dms, created["Id"])
+    assert contact["status"] == "AWAITING_DISTRIBUTION"
+    assert contact["distribution_owner_user_id"] == gestor and contact["assigned_user_id"] is None
+    codes = rows(dms, "SELECT trigger_code FROM gmcrm.trigger_outbox WHERE lead_id = %s", created["Id"])
+    assert codes == [("LIM",)]
+
+
+def test_scenario_8_reading_twice_and_a_change_at_gm(dms: str, gm_sandbox: SandboxProcess) -> None:
+    created = create_leads(gm_sandbox, *(lead("BR0001") for _ in range(3)))
+    client = fast_client()
+    run_import(dms, one_client(client))
+    target = created[0]["Id"]
+    before = _contact(dms, target)
+    # The dealership works the lead in the DMS.
+    other_user, _ = _user(dms, "BR0001", "vendedor.vn2")
+    with psycopg.connect(dms) as conn:
+        conn.execute(
+            "UPDATE dms.contact SET status = 'IN_PROGRESS', assigned_user_id = %s WHERE lead_id = %s",
+            (other_user, target),
+        )
+    # GM changes the lead; everything is read again (full resync) and incrementally.
+    gm_sandbox.admin.update_lead(target, StageName="Experiencing", Trim__c="1.0 Turbo LTZ")
+    run_import(dms, one_client(client), full_resync=True)
+    run_import(dms, one_client(client))
+
+    assert scalar(dms, "SELECT count(*) FROM dms.contact") == 3
+    assert scalar(dms, "SELECT count(*) FROM dms.customer") == 3
+    assert scalar(dms, "SELECT count(*) FROM gmcrm.trigger_outbox WHERE trigger_code = 'LIM'") == 3
+    after = _contact(dms, target)
+    assert after["gm_stage"] == "Experiencing" and after["interest_version"] == "1.0 Turbo LTZ"
+    assert after["gm_modstamp"] != before["gm_modstamp"]
+    assert (after["status"], after["assigned_user_id"]) == ("IN_PROGRESS", other_user)
+    assert (after["id"], after["customer_id"], after["created_at"]) == (
+        before["id"],
+        before["customer_id"],
+        before["created_at"],
+    )
+
+
+def test_scenario_9_existing_customers_matched(dms: str, gm_sandbox: SandboxProcess) -> None:
+    with psycopg.connect(dms) as conn:
+        ids = [
+            conn.execute(
+                "INSERT INTO dms.customer (dealer_code, name, document, email, phone) "
+                "VALUES ('BR0001', %s, %s, %s, %s) RETURNING id",
+                values,
+            ).fetchone()[0]  # type: ignore[index]
+            for values in (
+                ("Maria CPF", "52998224725", None, None),
+                ("João E-mail", None, "Joao.Silva@Example.com", None),
+                ("Pedro Telefone", None, None, "+55 (11) 3456-7890"),
+                ("Empresa CNPJ", "11.222.333/0001-81", None, None),
+            )
+        ]
+    leads = create_leads(
+        gm_sandbox,
+        lead("BR0001", Document_Number__c="529.982.247-25", Email__c=None, Mobile_Phone__c=None),
+        lead("BR0001", Email__c="  joao.silva@EXAMPLE.com ", Mobile_Phone__c=None),
+        lead("BR0001", Email__c=None, Mobile_Phone__c=None, Phone__c="1134567890"),
+        lead("BR0001", First_Name__c=None, Last_Name__c="Empresa Ltda", Document_Number__c="11222333000181"),
+        # An invalid CPF is neither matched nor stored: a new customer, the number kept in the description.
+        lead("BR0001", Document_Number__c="529.982.247-26", Email__c=None),
+    )
+    _, done, failed = run_import(dms, one_client(fast_client()))
+    assert not failed
+    assert done[0].customers_matched == 4 and done[0].customers_created == 1
+    for lead_record, customer_id in zip(leads, ids, strict=False):
+        assert _contact(dms, lead_record["Id"])["customer_id"] == customer_id
+    invalid = _contact(dms, leads[4]["Id"])
+    assert "529.982.247-26" in str(invalid["description"])
+    assert scalar(dms, "SELECT document FROM dms.customer WHERE id = %s", invalid["customer_id"]) is None
+
+
+def test_first_run_reads_open_leads_then_deleted_and_late_leads(dms: str, gm_sandbox: SandboxProcess) -> None:
+    open_lead, closed_lead = create_leads(gm_sandbox, lead("BR0001"), lead("BR0001", StageName="Delivered"))
+    client = fast_client()
+    run_import(dms, one_client(client))
+    assert scalar(dms, "SELECT count(*) FROM dms.contact WHERE lead_id = %s", closed_lead["Id"]) == 0
+    watermark = scalar(dms, "SELECT gm_modstamp FROM gmcrm.import_watermark WHERE dealer_code = 'BR0001'")
+    assert watermark is not None
+
+    # A lead committed late: its stamp is older than the watermark, but inside the lookback.
+    late_stamp = (watermark - timedelta(seconds=120)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    (late,) = create_leads(gm_sandbox, lead("BR0001", SystemModstamp=late_stamp))
+    gm_sandbox.admin.delete_lead(open_lead["Id"])
+    run_import(dms, one_client(client))
+    assert _contact(dms, late["Id"])["status"] == "IN_QUEUE"
+    assert _contact(dms, open_lead["Id"])["gm_deleted_at"] is not None
+    assert scalar(dms, "SELECT count(*) FROM dms.contact") == 2
+
+
+def test_quarantine_with_a_reason_then_release(dms: str, gm_sandbox: SandboxProcess) -> None:
+    good, bad = create_leads(gm_sandbox, lead("BR0001"), lead("BR0001", Lead_Type__c="Boats"))
+    client = fast_client()
+    _, done, _ = run_import(dms, one_client(client))
+    assert done[0].contacts_created == 1 and done[0].quarantined == 1
+    reason_code, reason, resolved = rows(
+        dms, "SELECT reason_code, reason, resolved_at FROM gmcrm.lead_quarantine WHERE lead_id = %s", bad["Id"]
+    )[0]
+    assert "Boats" in reason and resolved is None and reason_code
+
+    gm_sandbox.admin.update_lead(bad["Id"], Lead_Type__c="Parts")
+    run_import(dms, one_client(client))
+    assert _contact(dms, bad["Id"])["lead_type"] == "PARTS"
+    assert scalar(dms, "SELECT resolved_at FROM gmcrm.lead_quarantine WHERE lead_id = %s", bad["Id"]) is not None
+
+
+def test_api_calls_do_not_grow_with_dealerships(dms: str, gm_sandbox: SandboxProcess) -> None:
+    gm_sandbox.admin.generate(40, dealer_codes=["BR0001", "BR0002", "BR0003"], seed=7)
+    client = fast_client()
+    summary, done, failed = run_import(dms, one_client(client))
+    assert not failed and len(done) == 3
+    assert client.stats.by_kind["query"] == 1  # one query served three dealerships
+    # A cycle in which nothing changed costs one query call.
+    quiet = fast_client()
+    before = gm_sandbox.admin.calls()
+    run_import(dms, one_client(quiet))
+    after = gm_sandbox.admin.calls()
+    assert quiet.stats.calls == 1
+    assert after["query_all"] + after["query"] - before["query_all"] - before["query"] == 1
+
+
+def test_paging_over_2000_leads(dms: str, gm_sandbox: SandboxProcess) -> None:
+    gm_sandbox.admin.generate(850, dealer_codes=["BR0001", "BR0002", "BR0003"], seed=11)
+    open_leads = sum(
+        1
+        for lead_record in gm_sandbox.admin.leads(include_deleted=False)
+        if lead_record["StageName"] not in ("Converted", "Delivered", "NotConverted")
+    )
+    client = fast_client()
+    summary, done, failed = run_import(dms, one_client(client))
+    assert not failed
+    assert summary.records == open_leads > 2000
+    assert client.stats.by_kind == {"query": 1, "query_more": (open_leads - 1) // 2000}
+    loaded = scalar(dms, "SELECT count(*) FROM dms.contact") + scalar(
+        dms, "SELECT count(*) FROM gmcrm.lead_quarantine"
+    )
+    assert loaded == open_leads
+
+
+def test_scenario_10_faults_during_import(dms: str, gm_sandbox: SandboxProcess) -> None:
+    leads = create_leads(gm_sandbox, *(lead(code) for code in ("BR0001", "BR0002", "BR0003") for _ in range(4)))
+    admin = gm_sandbox.admin
+
+    # The daily limit: the import stops, nothing is loaded, nothing is marked failed.
+    admin.exhaust_daily_limit()
+    summary, done, failed = run_import(dms, one_client(fast_client()))
+    assert summary.stopped and summary.groups == [] and done == [] and not failed
+    assert scalar(dms, "SELECT count(*) FROM dms.contact") == 0
+    assert scalar(dms, "SELECT count(*) FROM gmcrm.import_watermark") == 0
+    admin.set_limits(used=0)
+
+    # 503s (with an HTML body), a timeout and an expired session: retried, re-signed in.
+    admin.fail_next(503, count=2, applies_to="query", html=True)
+    admin.add_latency(3.0, count=1, applies_to="query")
+    admin.expire_sessions()
+    client = fast_client(timeout=1.0)
+    summary, done, failed = run_import(dms, one_client(client))
+    assert not failed and summary.records == 12
+    assert client.stats.retries >= 3 and client.stats.sign_ins == 2
+
+    # Read again after the faults: every lead imported exactly once.
+    run_import(dms, one_client(fast_client()), full_resync=True)
+    lead_ids = sorted(r["Id"] for r in leads)
+    assert [r[0] for r in rows(dms, "SELECT lead_id FROM dms.contact ORDER BY lead_id")] == lead_ids
+    assert scalar(dms, "SELECT count(*) FROM gmcrm.trigger_outbox WHERE trigger_code = 'LIM'") == 12
+
+
+def test_a_dealership_failure_does_not_hold_up_the_others(dms: str, gm_sandbox: SandboxProcess) -> None:
+    create_leads(gm_sandbox, lead("BR0001"), lead("BR0003"))
+    with psycopg.connect(dms) as conn:  # BR0003 loses its contact settings: its load cannot work
+        conn.execute("DELETE FROM gmcrm.contact_setting WHERE dealer_code = 'BR0003'")
+    _, done, failed = run_import(dms, one_client(fast_client()))
+    assert [r.dealer_code for r in done if r.contacts_created] == ["BR0001"]
+    codes = {r[0] for r in rows(dms, "SELECT dealer_code FROM dms.contact")}
+    assert "BR0001" in codes
+    # BR0003's lead is quarantined with a reason (or its load failed alone), never lost silently.
+    quarantined = scalar(dms, "SELECT count(*) FROM gmcrm.lead_quarantine WHERE dealer_code = 'BR0003'")
+    assert quarantined == 1 or [c for c, _ in failed] == ["BR0003"]
