@@ -63,9 +63,12 @@ def db_status(dms_url: DmsUrl = None) -> None:
 @db_app.command("seed-demo")
 def db_seed_demo(dms_url: DmsUrl = None) -> None:
     """Seed the demo dealerships (one per routing mode), their users, departments and settings."""
+    from gmcrm.dms_catalogues import seed_demo_catalogues
+
     with _connect(dms_url) as conn:
         codes = dealerships.seed_demo(conn)
-    typer.echo(f"seeded demo dealerships: {', '.join(codes)}")
+        seed_demo_catalogues(conn, codes)
+    typer.echo(f"seeded demo dealerships with users, contact forms, reasons and models: {', '.join(codes)}")
 
 
 @dealer_app.command("list")
@@ -221,16 +224,13 @@ def reasons_map(
     dms_url: DmsUrl = None,
 ) -> None:
     """Set a reason's GM reason (Motivo no CRM); then retry the events that failed on it."""
+    from gmcrm.dms_catalogues import map_reason
+
     with _connect(dms_url) as conn:
         try:
-            cur = conn.execute(
-                "UPDATE dms.reason SET gm_reason = %s WHERE dealer_code = %s AND code = %s",
-                (gm_reason, dealer_code, code),
-            )
-        except psycopg.Error as exc:
+            map_reason(conn, dealer_code, code, gm_reason)
+        except (psycopg.Error, LookupError, ValueError) as exc:
             raise typer.BadParameter(str(exc).splitlines()[0]) from exc
-    if cur.rowcount != 1:
-        raise typer.BadParameter(f"no reason {code!r} at dealership {dealer_code}")
     typer.echo(f"{dealer_code} reason {code} -> {gm_reason}; retry its failed events: gmcrm events retry --all-failed")
 
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from yoyo import get_backend, read_migrations
 
 from gmcrm.paths import MIGRATIONS_DIR
@@ -51,8 +52,20 @@ def _status(backend: Any) -> MigrationStatus:
 
 
 def upgrade(url: str) -> list[str]:
-    """Apply every pending migration, each in its own transaction; return the ids applied."""
+    """Apply every pending migration, each in its own transaction; return the ids applied.
+
+    Then load the trigger catalogue (``config/triggers.yaml``) into ``gmcrm.trigger_catalogue``:
+    the capture triggers consult it, and a YAML change takes effect on the next upgrade.
+    """
     with _backend(url) as backend, backend.lock():
         todo = backend.to_apply(read_migrations(str(MIGRATIONS_DIR)))
         backend.apply_migrations(todo)
-        return [m.id for m in todo]
+    sync_trigger_catalogue(url)
+    return [m.id for m in todo]
+
+
+def sync_trigger_catalogue(url: str) -> int:
+    from gmcrm.triggers.catalogue import sync_catalogue
+
+    with psycopg.connect(url) as conn:
+        return sync_catalogue(conn)

@@ -28,12 +28,11 @@ CREATE TABLE gmcrm.gm_reason (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 
--- One row per trigger of triggers.md. The capture triggers read lead_types, sources and step_count;
--- the other columns are there for people (and the lead log) to read.
+-- One row per trigger of triggers.md. The capture triggers read lead_types, sources, contact_form_types
+-- and step_count; the other columns are there for people (and the lead log) to read.
 CREATE TABLE gmcrm.trigger_catalogue (
     code          text PRIMARY KEY CHECK (code ~ '^[A-Z]{3}$'),
     name          text NOT NULL,
-    gm_name       text,
     action        text,
     communication text NOT NULL,
     stage         text,
@@ -44,6 +43,8 @@ CREATE TABLE gmcrm.trigger_catalogue (
     -- Which DMS source (screen/table) may record it for which lead types, when that differs per
     -- source: {"<source key>": [lead types]}. NULL: any source, for every lead type above.
     sources       jsonb,
+    -- Recorded only when the contact form used has one of these types (VRE: IN_PERSON). NULL: any.
+    contact_form_types text[],
     -- One DMS action may record several events, in order (ACO: 2); each is an outbox row with its step.
     step_count    smallint NOT NULL DEFAULT 1 CHECK (step_count >= 1),
     -- by_lead_type / steps overrides of stage and substage, as loaded from the YAML.
@@ -142,7 +143,7 @@ CREATE TABLE dms.contact_action (
     notes           text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     -- A closing always has a result; nothing else has one.
-    CONSTRAINT contact_action_result_check CHECK ((kind = 'CLOSING') = (result IS NOT NULL))
+    CONSTRAINT contact_action_closing_result_check CHECK ((kind = 'CLOSING') = (result IS NOT NULL))
 );
 CREATE INDEX contact_action_contact_idx ON dms.contact_action (contact_id);
 
@@ -217,7 +218,7 @@ CREATE TABLE dms.invoice (
     number                   text,
     status                   text NOT NULL DEFAULT 'SENT_TO_CASHIER' CHECK (status IN ('SENT_TO_CASHIER', 'ISSUED')),
     vehicle_model_id         bigint REFERENCES dms.vehicle_model (id),
-    vehicle_model_year       text CHECK (vehicle_model_year ~ '^[0-9]{4}$'),
+    model_year               text CHECK (model_year ~ '^[0-9]{4}$'),
     proposal_id              bigint REFERENCES dms.proposal (id),
     parts_counter_service_id bigint REFERENCES dms.parts_counter_service (id),
     total                    numeric(14, 2),
@@ -306,6 +307,10 @@ CREATE FUNCTION gmcrm.record_trigger(
             IF allowed IS NULL OR NOT (allowed ? c.lead_type) THEN
                 RETURN 0;
             END IF;
+        END IF;
+        IF cat.contact_form_types IS NOT NULL
+           AND coalesce(NOT (dms.contact_form_type(p_contact_form_id) = ANY (cat.contact_form_types)), true) THEN
+            RETURN 0;
         END IF;
 
         FOR s IN 1 .. cat.step_count LOOP
@@ -484,11 +489,9 @@ CREATE FUNCTION dms.capture_contact_action() RETURNS trigger
             PERFORM dms.mark_contact_in_progress(NEW.contact_id);
             PERFORM gmcrm.record_trigger('CRE', NEW.contact_id, src, tbl, NEW.id,
                                          p_contact_form_id => NEW.contact_form_id, p_user_id => NEW.user_id);
-            -- A showroom visit needs the in-person type itself; an untyped form is not one.
-            IF dms.contact_form_type(NEW.contact_form_id) = 'IN_PERSON' THEN
-                PERFORM gmcrm.record_trigger('VRE', NEW.contact_id, src, tbl, NEW.id,
-                                             p_contact_form_id => NEW.contact_form_id, p_user_id => NEW.user_id);
-            END IF;
+            -- Then the showroom visit, which the catalogue limits to in-person forms (and after sales).
+            PERFORM gmcrm.record_trigger('VRE', NEW.contact_id, src, tbl, NEW.id,
+                                         p_contact_form_id => NEW.contact_form_id, p_user_id => NEW.user_id);
         ELSIF NEW.kind = 'NO_CONTACT' THEN
             PERFORM dms.mark_contact_in_progress(NEW.contact_id);
             PERFORM gmcrm.record_trigger('CNR', NEW.contact_id, src, tbl, NEW.id,
@@ -578,18 +581,16 @@ CREATE FUNCTION dms.capture_proposal() RETURNS trigger
         PERFORM dms.mark_contact_in_progress(NEW.contact_id);
 
         IF TG_OP = 'INSERT' THEN
-            IF dms.contact_form_type(NEW.contact_form_id) = 'IN_PERSON' THEN
-                PERFORM gmcrm.record_trigger('VRE', NEW.contact_id, src, tbl, NEW.id,
-                                             p_contact_form_id => NEW.contact_form_id, p_user_id => NEW.user_id);
-            END IF;
+            -- A showroom visit when saved with an in-person form (the catalogue checks the form's type).
+            PERFORM gmcrm.record_trigger('VRE', NEW.contact_id, src, tbl, NEW.id,
+                                         p_contact_form_id => NEW.contact_form_id, p_user_id => NEW.user_id);
             PERFORM gmcrm.record_trigger('PAB', NEW.contact_id, src, tbl, NEW.id,
                                          p_contact_form_id => NEW.contact_form_id,
                                          p_vehicle_model_id => NEW.vehicle_model_id, p_vehicle_model_year => year,
                                          p_user_id => NEW.user_id);
         ELSE
             -- Saved again in person after being opened otherwise: the customer came to the showroom.
-            IF NEW.contact_form_id IS DISTINCT FROM OLD.contact_form_id
-               AND dms.contact_form_type(NEW.contact_form_id) = 'IN_PERSON' THEN
+            IF NEW.contact_form_id IS DISTINCT FROM OLD.contact_form_id THEN
                 PERFORM gmcrm.record_trigger('VRE', NEW.contact_id, src, tbl, NEW.id,
                                              p_contact_form_id => NEW.contact_form_id, p_user_id => NEW.user_id);
             END IF;
@@ -648,8 +649,10 @@ CREATE FUNCTION dms.capture_invoice() RETURNS trigger
         END IF;
         SELECT coalesce(NEW.vehicle_model_id, p.vehicle_model_id) INTO model_id
         FROM (SELECT 1) AS one LEFT JOIN dms.proposal p ON p.id = NEW.proposal_id;
-        year := coalesce(NEW.vehicle_model_year,
-                         (SELECT p.vehicle_model_year FROM dms.proposal p WHERE p.id = NEW.proposal_id),
+        -- The year: the invoice's, else the proposal's (when the vehicle is the proposal's), else the model's.
+        year := coalesce(NEW.model_year,
+                         CASE WHEN NEW.vehicle_model_id IS NULL THEN
+                             (SELECT p.vehicle_model_year FROM dms.proposal p WHERE p.id = NEW.proposal_id) END,
                          (SELECT vm.model_year FROM dms.vehicle_model vm WHERE vm.id = model_id));
         code := CASE
             WHEN NEW.status = 'SENT_TO_CASHIER' AND NEW.kind = 'VEHICLE' THEN 'PAP'

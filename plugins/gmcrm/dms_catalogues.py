@@ -1,0 +1,154 @@
+"""DMS catalogues the triggers read: contact forms, reasons (with their GM reason), vehicle models.
+
+The demo seed (``config/demo_catalogues.yaml``), the reason mapping people do under "Motivos"
+(:func:`map_reason`, what ``gmcrm reasons map`` is for) and small look-ups by code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+
+from gmcrm.paths import PACKAGE_DIR
+from gmcrm.triggers.catalogue import TriggerCatalogue, load_catalogue, sync_catalogue
+
+DEMO_FILE = PACKAGE_DIR / "config" / "demo_catalogues.yaml"
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    dealer_codes: tuple[str, ...]
+    contact_forms: int
+    reasons: int
+    vehicle_models: int
+
+
+@dataclass(frozen=True)
+class UnmappedReason:
+    dealer_code: str
+    code: str
+    description: str
+    reason_type: str
+
+
+def seed_demo_catalogues(
+    conn: psycopg.Connection[Any], dealer_codes: list[str] | None = None, path: Path = DEMO_FILE
+) -> SeedSummary:
+    """Contact forms, reasons and vehicle models of the demo file for each dealership. Idempotent.
+
+    ``dealer_codes`` None: every dealership in ``gmcrm.dealership``. Loads the trigger catalogue
+    first, because reasons point at GM's reason list. A reason someone mapped since the last seed
+    keeps its mapping (the demo's deliberately unmapped one included).
+    """
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    sync_catalogue(conn)
+    if dealer_codes is None:
+        dealer_codes = [r[0] for r in conn.execute("SELECT dealer_code FROM gmcrm.dealership ORDER BY 1")]
+    with conn.cursor() as cur:
+        for code in dealer_codes:
+            for form in spec["contact_forms"]:
+                cur.execute(
+                    "INSERT INTO dms.contact_form (dealer_code, name, type, presence_indicator) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (dealer_code, name) DO UPDATE SET "
+                    "type = EXCLUDED.type, presence_indicator = EXCLUDED.presence_indicator",
+                    (code, form["name"], form.get("type"), form.get("presence_indicator")),
+                )
+            for reason in spec["reasons"]:
+                cur.execute(
+                    "INSERT INTO dms.reason AS r (dealer_code, code, description, reason_type, gm_reason) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (dealer_code, code) DO UPDATE SET "
+                    "description = EXCLUDED.description, reason_type = EXCLUDED.reason_type, "
+                    "gm_reason = coalesce(r.gm_reason, EXCLUDED.gm_reason)",
+                    (code, reason["code"], reason["description"], reason["reason_type"], reason.get("gm_reason")),
+                )
+            for model in spec["vehicle_models"]:
+                cur.execute(
+                    "INSERT INTO dms.vehicle_model (dealer_code, code, description, version, model_year) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (dealer_code, code) DO UPDATE SET "
+                    "description = EXCLUDED.description, version = EXCLUDED.version, "
+                    "model_year = EXCLUDED.model_year",
+                    (code, model["code"], model["description"], model.get("version"), str(model["model_year"])),
+                )
+    return SeedSummary(
+        dealer_codes=tuple(dealer_codes),
+        contact_forms=len(spec["contact_forms"]),
+        reasons=len(spec["reasons"]),
+        vehicle_models=len(spec["vehicle_models"]),
+    )
+
+
+def map_reason(
+    conn: psycopg.Connection[Any],
+    dealer_code: str,
+    reason_code: str,
+    gm_reason: str,
+    catalogue: TriggerCatalogue | None = None,
+) -> None:
+    """Set a DMS reason's "Motivo no CRM". Lost sales waiting on it go out on the next retry."""
+    cat = catalogue or load_catalogue()
+    if gm_reason not in cat.gm_reasons:
+        raise ValueError(f"{gm_reason!r} is not one of GM's reasons: {', '.join(cat.gm_reasons)}")
+    updated = conn.execute(
+        "UPDATE dms.reason SET gm_reason = %s WHERE dealer_code = %s AND code = %s",
+        (gm_reason, dealer_code, reason_code),
+    ).rowcount
+    if updated == 0:
+        raise ValueError(f"no reason {reason_code!r} at dealership {dealer_code}")
+
+
+def unmapped_reasons(
+    conn: psycopg.Connection[Any], dealer_codes: list[str] | None = None, catalogue: TriggerCatalogue | None = None
+) -> list[UnmappedReason]:
+    """Active reasons of the types that need a GM reason and have none (or one GM withdrew)."""
+    cat = catalogue or load_catalogue()
+    types = [t.code for t in cat.reason_types.values() if t.needs_gm_reason]
+    query = (
+        "SELECT dealer_code, code, description, reason_type FROM dms.reason "
+        "WHERE active AND reason_type = ANY (%s) AND (gm_reason IS NULL OR NOT (gm_reason = ANY (%s)))"
+    )
+    params: list[Any] = [types, list(cat.gm_reasons)]
+    if dealer_codes:
+        query += " AND dealer_code = ANY (%s)"
+        params.append(list(dealer_codes))
+    rows = conn.execute(query + " ORDER BY dealer_code, code", params).fetchall()
+    return [UnmappedReason(*row) for row in rows]
+
+
+def _id(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...], what: str) -> int:
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise ValueError(f"no {what}")
+    return int(row[0])
+
+
+def contact_form_id(conn: psycopg.Connection[Any], dealer_code: str, form_type: str | None) -> int:
+    """The dealership's (first active) contact form of a type; None: one with no type."""
+    return _id(
+        conn,
+        "SELECT id FROM dms.contact_form WHERE dealer_code = %s AND active AND type IS NOT DISTINCT FROM %s "
+        "ORDER BY id LIMIT 1",
+        (dealer_code, form_type),
+        f"contact form of type {form_type} at dealership {dealer_code}",
+    )
+
+
+def reason_id(conn: psycopg.Connection[Any], dealer_code: str, code: str) -> int:
+    return _id(
+        conn,
+        "SELECT id FROM dms.reason WHERE dealer_code = %s AND code = %s",
+        (dealer_code, code),
+        f"reason {code} at dealership {dealer_code}",
+    )
+
+
+def vehicle_model_id(conn: psycopg.Connection[Any], dealer_code: str, code: str) -> int:
+    return _id(
+        conn,
+        "SELECT id FROM dms.vehicle_model WHERE dealer_code = %s AND code = %s",
+        (dealer_code, code),
+        f"vehicle model {code} at dealership {dealer_code}",
+    )
