@@ -34,3 +34,12 @@ def not_found(message: str = "The requested resource does not exist") -> ApiErro
 def record_error(status_code: str, message: str, fields: list[str] | None = None) -> dict[str, Any]:
     """One entry of a per-record ``errors`` list of an sObject Collections result."""
     return {"statusCode": status_code, "message": message, "fields": list(fields or [])}
+
+
+class AdminError(Exception):
+    """A refused admin API request (bad input, unknown lead): status and a plain message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message

@@ -7,6 +7,7 @@ if-chain, so that a change is one edit.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -108,8 +109,14 @@ class ObjectDef:
     fields: tuple[FieldDef, ...]
 
     def field_map(self) -> dict[str, FieldDef]:
-        """Fields by lower-cased name: Salesforce field names are case-insensitive."""
-        return {f.name.lower(): f for f in self.fields}
+        """Fields by lower-cased name: Salesforce field names are case-insensitive. Do not mutate."""
+        return _field_map(self)
+
+
+@functools.cache
+def _field_map(obj: ObjectDef) -> dict[str, FieldDef]:
+    # Cached: looked up on every query page and record.
+    return {f.name.lower(): f for f in obj.fields}
 
 
 def _system_fields() -> tuple[FieldDef, ...]:
@@ -154,9 +161,7 @@ LEAD_EVENT: Final = ObjectDef(
         FieldDef("Lead__c", "reference", length=18, required=True, reference_to="Opportunity"),
         FieldDef("Dealer_Code__c", "string", length=10, required=True),
         FieldDef("Trigger_Code__c", "string", length=3, required=True),
-        FieldDef(
-            "Communication__c", "picklist", picklist=COMMUNICATIONS, restricted=True, required=True
-        ),
+        FieldDef("Communication__c", "picklist", picklist=COMMUNICATIONS, restricted=True, required=True),
         FieldDef("Stage__c", "picklist", picklist=EVENT_STAGES, restricted=True, required=True),
         # Required except for LIM/LAT-like events: see STAGES_WITHOUT_SUBSTAGE.
         FieldDef("Substage__c", "picklist", picklist=EVENT_SUBSTAGES, restricted=True, required=True),

@@ -11,17 +11,15 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-_ISO: Final = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$"
-)
+_ISO: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$")
 
 
 def format_sf(value: datetime) -> str:
     """``2026-11-27T10:00:00.000+0000``."""
-    v = value.astimezone(UTC)
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}.000+0000"
-    )
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat is implemented in C; this runs for every datetime of every record served.
+    return value.replace(microsecond=0).isoformat()[:19] + ".000+0000"
 
 
 def parse_sf(text: str) -> datetime:

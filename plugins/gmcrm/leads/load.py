@@ -1,10 +1,11 @@
-"""Load: one dealership's staged leads into customers and contacts, in one transaction.
+"""Load: staged GM leads into DMS customers and contacts, each dealership in its own transaction.
 
-Set-based throughout: the transformed leads are COPYed into a temporary table, and customers are
-matched, created and contacts upserted by a handful of statements (``include/sql/queries/
-load_leads.sql``), however many leads there are. Loading the same leads again changes nothing;
-a re-read lead changes only the GM columns. The watermark and ``last_integration_at`` move in
-the same transaction, so they only move once the load has committed.
+Set-based throughout. A group's leads are transformed with pandas once and COPYed into
+``gmcrm.lead_load``; then each dealership is loaded by one call of the database function
+``gmcrm.load_dealer`` (migration 0003): customers matched or created, contacts upserted, LIM/LAT,
+parts counter services, quarantine, watermark and ``last_integration_at``, all in that
+dealership's transaction. Loading the same leads again changes nothing; a re-read lead changes
+only the GM columns.
 """
 
 from __future__ import annotations
@@ -19,44 +20,44 @@ import pandas as pd
 import psycopg
 
 from gmcrm.gm_mapping import GmMapping
-from gmcrm.leads.transform import ContactSetting, DealerContext, TransformResult, UserRef, transform_leads
+from gmcrm.leads.transform import ContactSetting, DealerContext, UserRef, transform_leads
 from gmcrm.logs import get_logger
-from gmcrm.paths import named_queries
 
 log = get_logger(__name__)
 
-TMP_LEAD_COLUMNS: dict[str, str] = {
-    "lead_id": "text",
-    "dealer_code": "text",
-    "lead_type": "text",
-    "is_open": "boolean",
-    "customer_name": "text",
-    "person_type": "text",
-    "document": "text",
-    "email": "text",
-    "email_key": "text",
-    "phone": "text",
-    "phone_key": "text",
-    "mobile_phone": "text",
-    "mobile_phone_key": "text",
-    "contact_type": "text",
-    "contact_subtype": "text",
-    "department_id": "bigint",
-    "traffic_origin": "text",
-    "status": "text",
-    "assigned_user_id": "bigint",
-    "distribution_owner_user_id": "bigint",
-    "description": "text",
-    "interest_model": "text",
-    "interest_model_year": "text",
-    "interest_version": "text",
-    "lead_source": "text",
-    "lead_comments": "text",
-    "gm_stage": "text",
-    "gm_substage": "text",
-    "gm_modstamp": "timestamptz",
-    "gm_created_at": "timestamptz",
-}
+LOAD_COLUMNS: tuple[str, ...] = (
+    "lead_id",
+    "dealer_code",
+    "lead_type",
+    "is_open",
+    "customer_name",
+    "person_type",
+    "document",
+    "email",
+    "email_key",
+    "phone",
+    "phone_key",
+    "mobile_phone",
+    "mobile_phone_key",
+    "contact_type",
+    "contact_subtype",
+    "department_id",
+    "traffic_origin",
+    "status",
+    "assigned_user_id",
+    "distribution_owner_user_id",
+    "description",
+    "interest_model",
+    "interest_model_year",
+    "interest_version",
+    "lead_source",
+    "lead_comments",
+    "gm_stage",
+    "gm_substage",
+    "gm_modstamp",
+    "gm_created_at",
+)
+QUARANTINE_LOAD_COLUMNS = ("lead_id", "dealer_code", "reason_code", "reason", "raw_record", "gm_modstamp")
 VEHICLE_TYPES = ("NEW_VEHICLE", "USED_VEHICLE")
 USER_COLUMNS = {
     "vehicles_user_id": VEHICLE_TYPES,
@@ -132,13 +133,15 @@ def read_context(conn: psycopg.Connection[Any], dealer_code: str) -> DealerConte
     )
 
 
-def read_staging(conn: psycopg.Connection[Any], run_id: str, dealer_code: str, mapping: GmMapping) -> pd.DataFrame:
-    """The staged raw records as a frame with the mapping's logical column names."""
+def read_staging(
+    conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str], mapping: GmMapping
+) -> pd.DataFrame:
+    """The staged raw records of these dealerships as one frame with the mapping's logical names."""
     records = [
         r[0]
         for r in conn.execute(
-            "SELECT record FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = %s ORDER BY gm_modstamp",
-            (run_id, dealer_code),
+            "SELECT record FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = ANY(%s) ORDER BY gm_modstamp",
+            (run_id, dealer_codes),
         )
     ]
     return records_to_frame(records, mapping)
@@ -159,116 +162,129 @@ def records_to_frame(records: list[dict[str, Any]], mapping: GmMapping) -> pd.Da
     return frame
 
 
-def _rows(frame: pd.DataFrame, columns: list[str]) -> list[tuple[Any, ...]]:
-    sub = frame[columns].astype(object)
-    sub = sub.where(sub.notna(), None)
-    return list(sub.itertuples(index=False, name=None))
+def _column_values(series: pd.Series) -> list[Any]:
+    # to_numpy with na_value turns pd.NA / NaT into None in C, far faster than astype(object).where.
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return [None if pd.isna(v) else v.to_pydatetime() for v in series]
+    if series.dtype == object:
+        return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in series]
+    return list(series.to_numpy(dtype=object, na_value=None))
 
 
-def _copy(conn: psycopg.Connection[Any], table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+def _copy(conn: psycopg.Connection[Any], table: str, columns: list[str], rows: Any) -> None:
     with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 
 
-def _scalar(conn: psycopg.Connection[Any], query: str, params: dict[str, Any] | None = None) -> int:
-    row = conn.execute(query, params or {}).fetchone()
-    return int(row[0]) if row else 0
+@dataclass
+class PreparedGroup:
+    """What a group's transform produced, per dealership; the failures are recorded against them."""
+
+    ready: list[str]
+    failed: list[tuple[str, BaseException]]
+    transform_seconds: float
 
 
-def load_frame(conn: psycopg.Connection[Any], dealer_code: str, result: TransformResult, load: LoadResult) -> None:
-    """The set-based statements, inside the caller's transaction."""
-    q = named_queries("load_leads")
-    params = {"dealer_code": dealer_code}
-    cols = list(TMP_LEAD_COLUMNS)
+def prepare_group(
+    conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str], mapping: GmMapping
+) -> PreparedGroup:
+    """Transform the group's staged leads and COPY them into ``gmcrm.lead_load`` (committed).
+
+    Set-based and once per group: each dealership's load is then a single database call.
+    """
+    started = time.perf_counter()
     conn.execute(
-        "CREATE TEMP TABLE tmp_lead ("
-        + ", ".join(f"{c} {t}" for c, t in TMP_LEAD_COLUMNS.items())
-        + ", is_new boolean, customer_id bigint, matched_by text, contact_id bigint) ON COMMIT DROP"
+        "DELETE FROM gmcrm.lead_load WHERE run_id = %s AND dealer_code = ANY(%s)", (run_id, dealer_codes)
     )
-    conn.execute("CREATE TEMP TABLE tmp_deleted (lead_id text, gm_modstamp timestamptz) ON COMMIT DROP")
-    _copy(conn, "tmp_lead", cols, _rows(result.leads, cols))
-    _copy(conn, "tmp_deleted", ["lead_id", "gm_modstamp"], _rows(result.deleted, ["lead_id", "gm_modstamp"]))
-    conn.execute("ANALYZE tmp_lead")
-
-    load.contacts_updated = _scalar(conn, q["update_known"])
-    conn.execute(q["mark_new"])
-    for step in ("match_by_document", "match_by_email", "match_by_phone", "create_customers"):
-        conn.execute(q[step], params)
-    conn.execute(q["insert_contacts"])
-    counts = conn.execute(
-        "SELECT count(*) FILTER (WHERE contact_id IS NOT NULL), "
-        "count(*) FILTER (WHERE contact_id IS NOT NULL AND matched_by = 'created'), "
-        "count(*) FILTER (WHERE contact_id IS NOT NULL AND matched_by <> 'created'), "
-        "count(*) FILTER (WHERE is_new AND NOT is_open) FROM tmp_lead"
-    ).fetchone()
-    assert counts is not None
-    load.contacts_created, _, load.customers_matched, load.skipped_closed = (int(c) for c in counts)
-    load.customers_created = _scalar(
-        conn,
-        "SELECT count(DISTINCT customer_id) FROM tmp_lead WHERE contact_id IS NOT NULL AND matched_by = 'created'",
+    conn.execute(
+        "DELETE FROM gmcrm.lead_load_quarantine WHERE run_id = %s AND dealer_code = ANY(%s)",
+        (run_id, dealer_codes),
     )
-    lim = conn.execute(q["record_lim"]).rowcount
-    lat = conn.execute(q["record_lat"]).rowcount
-    load.events_recorded = max(lim, 0) + max(lat, 0)
-    conn.execute(q["open_parts_counter_services"])
-    load.deleted = _scalar(conn, q["mark_deleted"])
-    conn.execute(q["resolve_quarantine"])
-    load.quarantined = upsert_quarantine(conn, result.quarantine)
+    raw = read_staging(conn, run_id, dealer_codes, mapping)
+    by_dealer = dict(tuple(raw.groupby("dealer_code", sort=False))) if len(raw) else {}
+    ready: list[str] = []
+    failed: list[tuple[str, BaseException]] = []
+    leads: list[pd.DataFrame] = []
+    quarantine: list[pd.DataFrame] = []
+    deleted: list[pd.DataFrame] = []
+    for code in dealer_codes:
+        try:
+            ctx = read_context(conn, code)
+            part = by_dealer.get(code, raw.iloc[0:0])
+            result = transform_leads(part, ctx, mapping)
+        except Exception as exc:  # recorded against this dealership; the others go on
+            log.exception("dealership %s: transform failed: %s", code, type(exc).__name__)
+            failed.append((code, exc))
+            continue
+        leads.append(result.leads)
+        quarantine.append(result.quarantine.assign(dealer_code=code))
+        deleted.append(result.deleted.assign(dealer_code=code))
+        ready.append(code)
+    if leads:
+        _write_load(conn, run_id, pd.concat(leads), pd.concat(quarantine), pd.concat(deleted))
+    conn.commit()
+    return PreparedGroup(ready, failed, time.perf_counter() - started)
 
 
-def upsert_quarantine(conn: psycopg.Connection[Any], quarantine: pd.DataFrame) -> int:
-    if quarantine.empty:
-        return 0
-    rows = [
-        (
-            r["lead_id"],
-            r["dealer_code"],
-            r["reason_code"],
-            r["reason"],
-            json.dumps(r["raw_record"], ensure_ascii=False, default=str),
-            None if pd.isna(r["gm_modstamp"]) else r["gm_modstamp"],
+def _write_load(
+    conn: psycopg.Connection[Any], run_id: str, leads: pd.DataFrame, quarantine: pd.DataFrame, deleted: pd.DataFrame
+) -> None:
+    cols = list(LOAD_COLUMNS)
+    n = len(leads)
+    if n:
+        values = [[run_id] * n, *(_column_values(leads[c]) for c in cols)]
+        _copy(conn, "gmcrm.lead_load", ["run_id", *cols], zip(*values, strict=True))
+    if len(deleted):
+        m = len(deleted)
+        _copy(
+            conn,
+            "gmcrm.lead_load",
+            ["run_id", "dealer_code", "lead_id", "gm_modstamp", "gm_deleted"],
+            zip(
+                [run_id] * m,
+                _column_values(deleted["dealer_code"]),
+                _column_values(deleted["lead_id"]),
+                _column_values(deleted["gm_modstamp"]),
+                [True] * m,
+                strict=True,
+            ),
         )
-        for r in quarantine.to_dict("records")
-    ]
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO gmcrm.lead_quarantine (lead_id, dealer_code, reason_code, reason, raw_record, gm_modstamp) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (lead_id) DO UPDATE SET "
-            "dealer_code = EXCLUDED.dealer_code, reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason, "
-            "raw_record = EXCLUDED.raw_record, gm_modstamp = EXCLUDED.gm_modstamp, last_seen_at = now(), "
-            "times_seen = gmcrm.lead_quarantine.times_seen + 1, resolved_at = NULL "
-            "WHERE gmcrm.lead_quarantine.gm_modstamp IS DISTINCT FROM EXCLUDED.gm_modstamp "
-            "OR gmcrm.lead_quarantine.resolved_at IS NOT NULL",
-            rows,
+    if len(quarantine):
+        q = len(quarantine)
+        raw = [json.dumps(r, ensure_ascii=False, default=str) for r in quarantine["raw_record"]]
+        _copy(
+            conn,
+            "gmcrm.lead_load_quarantine",
+            ["run_id", *QUARANTINE_LOAD_COLUMNS],
+            zip(
+                [run_id] * q,
+                _column_values(quarantine["lead_id"]),
+                _column_values(quarantine["dealer_code"]),
+                _column_values(quarantine["reason_code"]),
+                _column_values(quarantine["reason"]),
+                raw,
+                _column_values(quarantine["gm_modstamp"]),
+                strict=True,
+            ),
         )
-    return len(rows)
 
 
 def load_dealer(
     conn: psycopg.Connection[Any],
     dealer_code: str,
     run_id: str,
-    mapping: GmMapping,
     *,
     started_at: datetime | None = None,
     api_calls: int | None = None,
     api_remaining: int | None = None,
 ) -> LoadResult:
-    """Transform and load one dealership's staged leads; commit; return the counts."""
+    """Load one prepared dealership in its own transaction: one database call, then the log row."""
     started = time.perf_counter()
-    load = LoadResult(dealer_code=dealer_code)
-    q = named_queries("load_leads")
-    params = {"dealer_code": dealer_code, "run_id": run_id}
     with conn.transaction():
-        ctx = read_context(conn, dealer_code)
-        raw = read_staging(conn, run_id, dealer_code, mapping)
-        load.leads_read = len(raw)
-        result = transform_leads(raw, ctx, mapping)
-        load_frame(conn, dealer_code, result, load)
-        conn.execute(q["advance_watermark"], params)
-        conn.execute(q["touch_dealership"], params)
-        conn.execute(q["clear_staging"], params)
+        row = conn.execute("SELECT * FROM gmcrm.load_dealer(%s, %s)", (run_id, dealer_code)).fetchone()
+        assert row is not None
+        load = LoadResult(dealer_code, *(int(v) for v in row))
         load.seconds = time.perf_counter() - started
         counts = {k: v for k, v in asdict(load).items() if k not in ("dealer_code", "seconds")}
         conn.execute(
@@ -279,6 +295,13 @@ def load_dealer(
             + ", %(api_calls)s, %(api_remaining)s) ON CONFLICT (run_id, dealer_code) DO UPDATE SET "
             + ", ".join(f"{k} = EXCLUDED.{k}" for k in counts)
             + ", finished_at = now()",
-            {**params, **counts, "started_at": started_at, "api_calls": api_calls, "api_remaining": api_remaining},
+            {
+                "run_id": run_id,
+                "dealer_code": dealer_code,
+                **counts,
+                "started_at": started_at,
+                "api_calls": api_calls,
+                "api_remaining": api_remaining,
+            },
         )
     return load

@@ -12,7 +12,7 @@ import psycopg
 from gmcrm.dealerships import Dealership, list_dealerships
 from gmcrm.gm_client import DailyLimitReached, GmClient
 from gmcrm.leads.extract import clear_run, extract_to_staging, group_by_connection, purge_old_staging
-from gmcrm.leads.load import LoadResult, load_dealer
+from gmcrm.leads.load import LoadResult, load_dealer, prepare_group
 from gmcrm.logs import get_logger
 
 log = get_logger(__name__)
@@ -109,12 +109,14 @@ def load_group(
 ) -> tuple[list[LoadResult], list[tuple[str, BaseException]]]:
     """Load each dealership of the group in its own transaction; one's failure never holds up the others."""
     done: list[LoadResult] = []
-    failed: list[tuple[str, BaseException]] = []
-    for code in group.dealer_codes:
+    prepared = prepare_group(conn, group.run_id, group.dealer_codes, mapping)
+    failed: list[tuple[str, BaseException]] = list(prepared.failed)
+    for code in prepared.ready:
         try:
-            result = load_dealer(conn, code, group.run_id, mapping, api_calls=api_calls, api_remaining=api_remaining)
+            result = load_dealer(conn, code, group.run_id, api_calls=api_calls, api_remaining=api_remaining)
         except Exception as exc:  # recorded against that dealership; the rest of the group loads
             log.exception("dealership %s: load failed: %s", code, type(exc).__name__)
+            conn.rollback()
             failed.append((code, exc))
             continue
         log.info("%s; %s API calls used, %s remaining", result.line(), api_calls, api_remaining)

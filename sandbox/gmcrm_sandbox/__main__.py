@@ -1,0 +1,5 @@
+"""``python -m gmcrm_sandbox``."""
+
+from .cli import main
+
+raise SystemExit(main())
