@@ -52,13 +52,10 @@ CREATE TABLE gmcrm.import_log (
 CREATE INDEX import_log_dealer_idx ON gmcrm.import_log (dealer_code, finished_at DESC);
 CREATE UNIQUE INDEX import_log_run_idx ON gmcrm.import_log (run_id, dealer_code);
 
--- Transformed leads of a run, written once per group of dealerships by COPY; each dealership is
--- then loaded from here by gmcrm.load_dealer in its own transaction (one call, set-based).
-CREATE UNLOGGED TABLE gmcrm.lead_load (
-    run_id                     text NOT NULL,
-    dealer_code                text NOT NULL,
-    lead_id                    text NOT NULL,
-    gm_deleted                 boolean NOT NULL DEFAULT false,
+-- One transformed lead as the load function receives it (a JSON array of these, per dealership).
+CREATE TYPE gmcrm.lead_row AS (
+    lead_id                    text,
+    dealer_code                text,
     lead_type                  text,
     is_open                    boolean,
     customer_name              text,
@@ -88,23 +85,23 @@ CREATE UNLOGGED TABLE gmcrm.lead_load (
     gm_modstamp                timestamptz,
     gm_created_at              timestamptz
 );
-CREATE INDEX lead_load_run_idx ON gmcrm.lead_load (run_id, dealer_code);
 
-CREATE UNLOGGED TABLE gmcrm.lead_load_quarantine (
-    run_id      text NOT NULL,
-    dealer_code text NOT NULL,
-    lead_id     text NOT NULL,
-    reason_code text NOT NULL,
-    reason      text NOT NULL,
-    raw_record  jsonb NOT NULL,
+CREATE TYPE gmcrm.quarantine_row AS (
+    lead_id     text,
+    reason_code text,
+    reason      text,
+    raw_record  jsonb,
     gm_modstamp timestamptz
 );
-CREATE INDEX lead_load_quarantine_run_idx ON gmcrm.lead_load_quarantine (run_id, dealer_code);
+
+CREATE TYPE gmcrm.deleted_row AS (lead_id text, gm_modstamp timestamptz);
 
 -- Load one dealership's transformed leads: match or create customers, upsert contacts (a re-read
 -- lead changes only the GM columns), LIM/LAT, parts counter services and internal mail, deleted
 -- leads, quarantine, watermark and last_integration_at. Idempotent. The caller commits.
-CREATE FUNCTION gmcrm.load_dealer(p_run_id text, p_dealer text)
+CREATE FUNCTION gmcrm.load_dealer(
+    p_run_id text, p_dealer text, p_leads jsonb, p_quarantine jsonb, p_deleted jsonb
+)
 RETURNS TABLE (
     leads_read integer, contacts_created integer, contacts_updated integer, customers_created integer,
     customers_matched integer, quarantined integer, deleted integer, skipped_closed integer,
@@ -116,18 +113,15 @@ DECLARE
     n_matched integer; n_quarantined integer; n_deleted integer; n_skipped integer;
     n_lim integer; n_lat integer;
 BEGIN
-    SELECT count(*) INTO n_read FROM gmcrm.lead_load WHERE run_id = p_run_id AND dealer_code = p_dealer;
-    SELECT n_read + count(*) INTO n_read FROM gmcrm.lead_load_quarantine
-    WHERE run_id = p_run_id AND dealer_code = p_dealer;
+    n_read := jsonb_array_length(p_leads) + jsonb_array_length(p_quarantine) + jsonb_array_length(p_deleted);
 
     -- Re-read leads: only the GM columns and the interest details.
     UPDATE dms.contact c
     SET gm_stage = l.gm_stage, gm_substage = l.gm_substage, gm_modstamp = l.gm_modstamp,
         interest_model = l.interest_model, interest_model_year = l.interest_model_year,
         interest_version = l.interest_version, lead_comments = l.lead_comments, lead_source = l.lead_source
-    FROM gmcrm.lead_load l
-    WHERE l.run_id = p_run_id AND l.dealer_code = p_dealer AND NOT l.gm_deleted
-      AND c.lead_id = l.lead_id
+    FROM jsonb_populate_recordset(NULL::gmcrm.lead_row, p_leads) l
+    WHERE c.lead_id = l.lead_id
       -- Compared by content: two changes at GM within one second share a SystemModstamp.
       AND (c.gm_stage, c.gm_substage, c.gm_modstamp, c.interest_model, c.interest_model_year,
            c.interest_version, c.lead_comments, c.lead_source)
@@ -137,9 +131,8 @@ BEGIN
 
     -- Deleted at GM: marked, and nothing more is sent for them.
     UPDATE dms.contact c SET gm_deleted_at = now(), gm_modstamp = l.gm_modstamp
-    FROM gmcrm.lead_load l
-    WHERE l.run_id = p_run_id AND l.dealer_code = p_dealer AND l.gm_deleted
-      AND c.lead_id = l.lead_id AND c.gm_deleted_at IS NULL;
+    FROM jsonb_populate_recordset(NULL::gmcrm.deleted_row, p_deleted) l
+    WHERE c.lead_id = l.lead_id AND c.dealer_code = p_dealer AND c.gm_deleted_at IS NULL;
     GET DIAGNOSTICS n_deleted = ROW_COUNT;
 
     -- New leads in one statement (no intermediate writes): match the dealership's base by document,
@@ -150,9 +143,8 @@ BEGIN
         SELECT l.*,
                coalesce('D' || l.document, 'E' || l.email_key, 'M' || l.mobile_phone_key,
                         'P' || l.phone_key, 'L' || l.lead_id) AS mkey
-        FROM gmcrm.lead_load l
-        WHERE l.run_id = p_run_id AND l.dealer_code = p_dealer AND NOT l.gm_deleted
-          AND NOT EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = l.lead_id)
+        FROM jsonb_populate_recordset(NULL::gmcrm.lead_row, p_leads) l
+        WHERE NOT EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = l.lead_id)
     ), newl AS (
         SELECT s.*, coalesce(
             (SELECT min(c.id) FROM dms.customer c
@@ -233,24 +225,22 @@ BEGIN
 
     -- Quarantine: leads that cannot become contacts, with a reason; loaded ones leave it.
     UPDATE gmcrm.lead_quarantine q SET resolved_at = now()
-    FROM gmcrm.lead_load l
-    WHERE l.run_id = p_run_id AND l.dealer_code = p_dealer AND q.lead_id = l.lead_id
-      AND q.resolved_at IS NULL AND EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = l.lead_id);
+    FROM jsonb_populate_recordset(NULL::gmcrm.lead_row, p_leads) l
+    WHERE q.lead_id = l.lead_id AND q.resolved_at IS NULL
+      AND EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = l.lead_id);
 
     INSERT INTO gmcrm.lead_quarantine (lead_id, dealer_code, reason_code, reason, raw_record, gm_modstamp)
-    SELECT DISTINCT ON (lead_id) lead_id, dealer_code, reason_code, reason, raw_record, gm_modstamp
-    FROM gmcrm.lead_load_quarantine
-    WHERE run_id = p_run_id AND dealer_code = p_dealer
-      AND NOT EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = lead_load_quarantine.lead_id)
-    ORDER BY lead_id, gm_modstamp DESC
+    SELECT DISTINCT ON (q.lead_id) q.lead_id, p_dealer, q.reason_code, q.reason, q.raw_record, q.gm_modstamp
+    FROM jsonb_populate_recordset(NULL::gmcrm.quarantine_row, p_quarantine) q
+    WHERE NOT EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = q.lead_id)
+    ORDER BY q.lead_id, q.gm_modstamp DESC
     ON CONFLICT (lead_id) DO UPDATE
     SET dealer_code = EXCLUDED.dealer_code, reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason,
         raw_record = EXCLUDED.raw_record, gm_modstamp = EXCLUDED.gm_modstamp, last_seen_at = now(),
         times_seen = gmcrm.lead_quarantine.times_seen + 1, resolved_at = NULL
     WHERE gmcrm.lead_quarantine.gm_modstamp IS DISTINCT FROM EXCLUDED.gm_modstamp
        OR gmcrm.lead_quarantine.resolved_at IS NOT NULL;
-    SELECT count(*) INTO n_quarantined FROM gmcrm.lead_load_quarantine
-    WHERE run_id = p_run_id AND dealer_code = p_dealer;
+    n_quarantined := jsonb_array_length(p_quarantine);
 
     -- The watermark and Data da Última Integração move with this transaction, or not at all.
     INSERT INTO gmcrm.import_watermark (dealer_code, gm_modstamp)
@@ -261,8 +251,6 @@ BEGIN
     UPDATE gmcrm.dealership SET last_integration_at = now() WHERE dealer_code = p_dealer;
 
     DELETE FROM gmcrm.lead_staging WHERE run_id = p_run_id AND dealer_code = p_dealer;
-    DELETE FROM gmcrm.lead_load WHERE run_id = p_run_id AND dealer_code = p_dealer;
-    DELETE FROM gmcrm.lead_load_quarantine WHERE run_id = p_run_id AND dealer_code = p_dealer;
 
     RETURN QUERY SELECT n_read, n_created, n_updated, n_cust_created, n_matched, n_quarantined, n_deleted,
                         n_skipped, n_lim + n_lat;

@@ -1,8 +1,8 @@
 """Load: staged GM leads into DMS customers and contacts, each dealership in its own transaction.
 
-Set-based throughout. A group's leads are transformed with pandas once and COPYed into
-``gmcrm.lead_load``; then each dealership is loaded by one call of the database function
-``gmcrm.load_dealer`` (migration 0003): customers matched or created, contacts upserted, LIM/LAT,
+Set-based throughout. A group's staged leads are read once and transformed with pandas; then
+each dealership is loaded by one call of the database function ``gmcrm.load_dealer``
+(migration 0003), its transformed rows passed as JSON: customers matched or created, contacts upserted, LIM/LAT,
 parts counter services, quarantine, watermark and ``last_integration_at``, all in that
 dealership's transaction. Loading the same leads again changes nothing; a re-read lead changes
 only the GM columns.
@@ -10,7 +10,6 @@ only the GM columns.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -57,7 +56,7 @@ LOAD_COLUMNS: tuple[str, ...] = (
     "gm_modstamp",
     "gm_created_at",
 )
-QUARANTINE_LOAD_COLUMNS = ("lead_id", "dealer_code", "reason_code", "reason", "raw_record", "gm_modstamp")
+QUARANTINE_JSON_COLUMNS = ("lead_id", "reason_code", "reason", "raw_record", "gm_modstamp")
 VEHICLE_TYPES = ("NEW_VEHICLE", "USED_VEHICLE")
 USER_COLUMNS = {
     "vehicles_user_id": VEHICLE_TYPES,
@@ -162,26 +161,29 @@ def records_to_frame(records: list[dict[str, Any]], mapping: GmMapping) -> pd.Da
     return frame
 
 
-def _column_values(series: pd.Series) -> list[Any]:
-    # to_numpy with na_value turns pd.NA / NaT into None in C, far faster than astype(object).where.
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return [None if pd.isna(v) else v.to_pydatetime() for v in series]
-    if series.dtype == object:
-        return [None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in series]
-    return list(series.to_numpy(dtype=object, na_value=None))
+def _json(frame: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> str:
+    # pandas writes JSON in C: NA -> null, timestamps as ISO-8601 UTC; PostgreSQL reads it back
+    # with jsonb_populate_recordset into the load function's row types.
+    if frame.empty:
+        return "[]"
+    return str(frame[list(columns)].to_json(orient="records", date_format="iso", date_unit="us", force_ascii=False))
 
 
-def _copy(conn: psycopg.Connection[Any], table: str, columns: list[str], rows: Any) -> None:
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+@dataclass(frozen=True)
+class PreparedDealer:
+    """One dealership's transformed leads, ready for its load transaction."""
+
+    dealer_code: str
+    leads: str
+    quarantine: str
+    deleted: str
 
 
 @dataclass
 class PreparedGroup:
-    """What a group's transform produced, per dealership; the failures are recorded against them."""
+    """What a group's transform produced; failures are recorded against their dealerships."""
 
-    ready: list[str]
+    ready: list[PreparedDealer]
     failed: list[tuple[str, BaseException]]
     transform_seconds: float
 
@@ -189,90 +191,37 @@ class PreparedGroup:
 def prepare_group(
     conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str], mapping: GmMapping
 ) -> PreparedGroup:
-    """Transform the group's staged leads and COPY them into ``gmcrm.lead_load`` (committed).
-
-    Set-based and once per group: each dealership's load is then a single database call.
-    """
+    """Read the group's staged leads once and transform them with pandas, dealership by dealership."""
     started = time.perf_counter()
-    conn.execute(
-        "DELETE FROM gmcrm.lead_load WHERE run_id = %s AND dealer_code = ANY(%s)", (run_id, dealer_codes)
-    )
-    conn.execute(
-        "DELETE FROM gmcrm.lead_load_quarantine WHERE run_id = %s AND dealer_code = ANY(%s)",
-        (run_id, dealer_codes),
-    )
     raw = read_staging(conn, run_id, dealer_codes, mapping)
+    conn.commit()
     by_dealer = dict(tuple(raw.groupby("dealer_code", sort=False))) if len(raw) else {}
-    ready: list[str] = []
+    ready: list[PreparedDealer] = []
     failed: list[tuple[str, BaseException]] = []
-    leads: list[pd.DataFrame] = []
-    quarantine: list[pd.DataFrame] = []
-    deleted: list[pd.DataFrame] = []
     for code in dealer_codes:
         try:
             ctx = read_context(conn, code)
-            part = by_dealer.get(code, raw.iloc[0:0])
-            result = transform_leads(part, ctx, mapping)
+            conn.commit()
+            result = transform_leads(by_dealer.get(code, raw.iloc[0:0]), ctx, mapping)
         except Exception as exc:  # recorded against this dealership; the others go on
+            conn.rollback()
             log.exception("dealership %s: transform failed: %s", code, type(exc).__name__)
             failed.append((code, exc))
             continue
-        leads.append(result.leads)
-        quarantine.append(result.quarantine.assign(dealer_code=code))
-        deleted.append(result.deleted.assign(dealer_code=code))
-        ready.append(code)
-    if leads:
-        _write_load(conn, run_id, pd.concat(leads), pd.concat(quarantine), pd.concat(deleted))
-    conn.commit()
+        ready.append(
+            PreparedDealer(
+                code,
+                _json(result.leads, LOAD_COLUMNS),
+                _json(result.quarantine, QUARANTINE_JSON_COLUMNS),
+                _json(result.deleted, ("lead_id", "gm_modstamp")),
+            )
+        )
     return PreparedGroup(ready, failed, time.perf_counter() - started)
-
-
-def _write_load(
-    conn: psycopg.Connection[Any], run_id: str, leads: pd.DataFrame, quarantine: pd.DataFrame, deleted: pd.DataFrame
-) -> None:
-    cols = list(LOAD_COLUMNS)
-    n = len(leads)
-    if n:
-        values = [[run_id] * n, *(_column_values(leads[c]) for c in cols)]
-        _copy(conn, "gmcrm.lead_load", ["run_id", *cols], zip(*values, strict=True))
-    if len(deleted):
-        m = len(deleted)
-        _copy(
-            conn,
-            "gmcrm.lead_load",
-            ["run_id", "dealer_code", "lead_id", "gm_modstamp", "gm_deleted"],
-            zip(
-                [run_id] * m,
-                _column_values(deleted["dealer_code"]),
-                _column_values(deleted["lead_id"]),
-                _column_values(deleted["gm_modstamp"]),
-                [True] * m,
-                strict=True,
-            ),
-        )
-    if len(quarantine):
-        q = len(quarantine)
-        raw = [json.dumps(r, ensure_ascii=False, default=str) for r in quarantine["raw_record"]]
-        _copy(
-            conn,
-            "gmcrm.lead_load_quarantine",
-            ["run_id", *QUARANTINE_LOAD_COLUMNS],
-            zip(
-                [run_id] * q,
-                _column_values(quarantine["lead_id"]),
-                _column_values(quarantine["dealer_code"]),
-                _column_values(quarantine["reason_code"]),
-                _column_values(quarantine["reason"]),
-                raw,
-                _column_values(quarantine["gm_modstamp"]),
-                strict=True,
-            ),
-        )
 
 
 def load_dealer(
     conn: psycopg.Connection[Any],
-    dealer_code: str,
+    prepared: PreparedDealer,
     run_id: str,
     *,
     started_at: datetime | None = None,
@@ -281,8 +230,12 @@ def load_dealer(
 ) -> LoadResult:
     """Load one prepared dealership in its own transaction: one database call, then the log row."""
     started = time.perf_counter()
+    dealer_code = prepared.dealer_code
     with conn.transaction():
-        row = conn.execute("SELECT * FROM gmcrm.load_dealer(%s, %s)", (run_id, dealer_code)).fetchone()
+        row = conn.execute(
+            "SELECT * FROM gmcrm.load_dealer(%s, %s, %s::jsonb, %s::jsonb, %s::jsonb)",
+            (run_id, dealer_code, prepared.leads, prepared.quarantine, prepared.deleted),
+        ).fetchone()
         assert row is not None
         load = LoadResult(dealer_code, *(int(v) for v in row))
         load.seconds = time.perf_counter() - started

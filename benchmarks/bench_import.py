@@ -1,0 +1,314 @@
+"""Benchmark of the lead import: 1,000 dealerships x 100 leads through extract, transform and load.
+
+    .venv/bin/python benchmarks/bench_import.py [--dealers 1000] [--leads-per-dealer 100] [--workers 2]
+
+Against the GM CRM sandbox over HTTPS (a separate process) and a real PostgreSQL
+(``GMCRM_BENCH_PG_URL``, else 127.0.0.1:5432 when it answers, else an embedded one). Prints:
+API calls used, extract time, leads/s for transform + load, peak memory, the one-lead-at-a-time
+baseline on a sample (same matching, same rows, a transaction per lead) and the ratio, and the
+contact rows alone loaded with the provider's ``PostgresHook.insert_rows``, for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "sandbox")]
+
+import psutil  # noqa: E402
+import psycopg  # noqa: E402
+
+from gmcrm import db, dealerships, migrate  # noqa: E402
+from gmcrm.airflow_support import postgres_conn_json  # noqa: E402
+from gmcrm.gm_client import GmClient  # noqa: E402
+from gmcrm.gm_mapping import load_mapping  # noqa: E402
+from gmcrm.leads import pipeline  # noqa: E402
+from gmcrm.leads.load import LOAD_COLUMNS, read_context, read_staging  # noqa: E402
+from gmcrm.leads.transform import transform_leads  # noqa: E402
+from gmcrm_sandbox.process import SandboxProcess  # noqa: E402
+
+LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+class PeakRss:
+    """Samples this process's resident memory in the background; ``peak`` in MB."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._proc = psutil.Process()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._proc.memory_info().rss / 2**20)
+            time.sleep(0.02)
+
+    def now(self) -> float:
+        return float(self._proc.memory_info().rss / 2**20)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def server_url() -> tuple[str, db.EmbeddedPostgres | None]:
+    url = os.environ.get("GMCRM_BENCH_PG_URL")
+    if url:
+        return url, None
+    try:
+        with psycopg.connect(LOCAL, connect_timeout=2):
+            return LOCAL, None
+    except psycopg.OperationalError:
+        embedded = db.EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="gmcrm-bench-pg-")))
+        embedded.start()
+        assert embedded._server is not None
+        return str(embedded._server.get_uri()), embedded
+
+
+def fresh_db(server: str, name: str, codes: list[str]) -> str:
+    db.drop_database(server, name)
+    db.ensure_database(server, name)
+    url = db.with_database(server, name)
+    migrate.upgrade(url)
+    with psycopg.connect(url) as conn:
+        dealerships.seed_demo(conn)
+        # The other dealerships copy BR0001's settings (DIRECT) and BR0002's (DISTRIBUTION), alternating.
+        conn.execute(
+            "INSERT INTO gmcrm.dealership (dealer_code, name, integration_enabled, routing, vehicles_user_id, "
+            "parts_user_id, service_user_id, after_sales_user_id, traffic_origin) "
+            "SELECT c, 'Bench ' || c, true, t.routing, t.vehicles_user_id, t.parts_user_id, t.service_user_id, "
+            "t.after_sales_user_id, t.traffic_origin FROM unnest(%s::text[]) WITH ORDINALITY AS u(c, i) "
+            "JOIN gmcrm.dealership t ON t.dealer_code = CASE WHEN i %% 2 = 0 THEN 'BR0002' ELSE 'BR0001' END "
+            "ON CONFLICT (dealer_code) DO NOTHING",
+            (codes,),
+        )
+        conn.execute(
+            "INSERT INTO gmcrm.contact_setting SELECT d.dealer_code, s.lead_type, s.contact_type, s.contact_subtype, "
+            "s.department_id FROM gmcrm.dealership d JOIN gmcrm.contact_setting s ON s.dealer_code = 'BR0001' "
+            "ON CONFLICT DO NOTHING"
+        )
+    return url
+
+
+# ---------------------------------------------------------------------------------------------
+# The naive baseline: one lead at a time, each in its own transaction, same matching, same rows.
+
+NAIVE_MATCH = [
+    ("document", "SELECT id FROM dms.customer WHERE dealer_code = %s AND document_key = %s ORDER BY id LIMIT 1"),
+    ("email_key", "SELECT id FROM dms.customer WHERE dealer_code = %s AND email_key = %s ORDER BY id LIMIT 1"),
+    (
+        "mobile_phone_key",
+        "SELECT id FROM dms.customer WHERE dealer_code = %s AND (mobile_phone_key = %s OR phone_key = %s) "
+        "ORDER BY id LIMIT 1",
+    ),
+    (
+        "phone_key",
+        "SELECT id FROM dms.customer WHERE dealer_code = %s AND (phone_key = %s OR mobile_phone_key = %s) "
+        "ORDER BY id LIMIT 1",
+    ),
+]
+
+
+def naive_load(conn: psycopg.Connection[Any], lead: dict[str, Any]) -> None:
+    with conn.transaction():
+        if conn.execute("SELECT 1 FROM dms.contact WHERE lead_id = %s", (lead["lead_id"],)).fetchone():
+            return
+        if not lead["is_open"]:
+            return
+        customer_id = None
+        for key, query in NAIVE_MATCH:
+            if lead[key] is not None:
+                params = (lead["dealer_code"], lead[key]) + ((lead[key],) if query.count("%s") == 3 else ())
+                row = conn.execute(query, params).fetchone()
+                if row:
+                    customer_id = row[0]
+                    break
+        if customer_id is None:
+            customer_id = conn.execute(
+                "INSERT INTO dms.customer (dealer_code, name, person_type, document, email, phone, mobile_phone, "
+                "created_from_lead_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                [lead[c] for c in ("dealer_code", "customer_name", "person_type", "document", "email", "phone")]
+                + [lead["mobile_phone"], lead["lead_id"]],
+            ).fetchone()[0]  # type: ignore[index]
+        cols = [c for c in LOAD_COLUMNS if c not in NON_CONTACT]
+        contact_id = conn.execute(
+            f"INSERT INTO dms.contact (customer_id, {', '.join(cols)}) VALUES (%s, {', '.join(['%s'] * len(cols))}) "
+            "RETURNING id",
+            [customer_id, *(lead[c] for c in cols)],
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO gmcrm.trigger_outbox (dealer_code, lead_id, contact_id, trigger_code, source_table, "
+            "source_id) VALUES (%s, %s, %s, 'LIM', 'dms.contact', %s)",
+            (lead["dealer_code"], lead["lead_id"], contact_id, contact_id),
+        )
+        if lead["status"] == "IN_QUEUE":
+            conn.execute(
+                "INSERT INTO gmcrm.trigger_outbox (dealer_code, lead_id, contact_id, trigger_code, user_id, "
+                "source_table, source_id) VALUES (%s, %s, %s, 'LAT', %s, 'dms.contact', %s)",
+                (lead["dealer_code"], lead["lead_id"], contact_id, lead["assigned_user_id"], contact_id),
+            )
+            if lead["lead_type"] == "PARTS":
+                pcs = conn.execute(
+                    "INSERT INTO dms.parts_counter_service (dealer_code, contact_id, customer_id, "
+                    "salesperson_user_id) VALUES (%s, %s, %s, %s) RETURNING id",
+                    (lead["dealer_code"], contact_id, customer_id, lead["assigned_user_id"]),
+                ).fetchone()[0]  # type: ignore[index]
+                conn.execute(
+                    "INSERT INTO dms.internal_mail (dealer_code, to_user_id, contact_id, subject, body) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    (
+                        lead["dealer_code"],
+                        lead["assigned_user_id"],
+                        contact_id,
+                        f"Novo Lead GM de Peças: atendimento balcão nº {pcs}",
+                        f"Cliente: {lead['customer_name']}. Lead ID {lead['lead_id']}.",
+                    ),
+                )
+
+
+NON_CONTACT = {
+    "is_open",
+    "customer_name",
+    "person_type",
+    "document",
+    "email",
+    "email_key",
+    "phone",
+    "phone_key",
+    "mobile_phone",
+    "mobile_phone_key",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dealers", type=int, default=1000)
+    parser.add_argument("--leads-per-dealer", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2, help="parallel load tasks, as Airflow runs mapped tasks")
+    parser.add_argument("--per-group", type=int, default=50, help="dealerships per load task")
+    parser.add_argument("--sample", type=int, default=2000, help="leads in the one-at-a-time baseline")
+    args = parser.parse_args()
+    total = args.dealers * args.leads_per_dealer
+    codes = [f"BR{i:04d}" for i in range(1, args.dealers + 1)]
+    mapping = load_mapping()
+    server, embedded = server_url()
+    print(f"gmcrm import benchmark: {args.dealers} dealerships x {args.leads_per_dealer} leads = {total:,} leads")
+    print(f"PostgreSQL: {db.redact_url(server)}; workers: {args.workers}; dealerships per task: {args.per_group}")
+
+    started = time.perf_counter()
+    with SandboxProcess(dealer_codes=codes, leads_per_dealer=args.leads_per_dealer, seed=2026) as sandbox:
+        print(f"sandbox with {total:,} leads up in {time.perf_counter() - started:.1f}s")
+        url = fresh_db(server, "gmcrm_bench_import", codes)
+        rss = PeakRss()
+        client = GmClient.direct(sandbox.instance_url, sandbox.client_id, sandbox.client_secret, sandbox.ca_bundle)
+        run_id = f"bench__{uuid.uuid4().hex[:8]}"
+
+        # Extract: every lead (`since` far back, so closed ones are read too), streamed into staging.
+        t0 = time.perf_counter()
+        with psycopg.connect(url) as conn:
+            summary = pipeline.extract(
+                conn, run_id, lambda _c: client, since=datetime(2000, 1, 1, tzinfo=UTC), per_group=args.per_group
+            )
+        extract_s = time.perf_counter() - t0
+        rss_after_extract = rss.now()
+
+        # Transform + load, in parallel tasks of groups, each dealership in its own transaction.
+        t1 = time.perf_counter()
+        results: list[Any] = []
+
+        def work(group: pipeline.DealerGroup) -> tuple[list[Any], list[Any]]:
+            with psycopg.connect(url) as conn:
+                return pipeline.load_group(conn, group, mapping)
+
+        with ThreadPoolExecutor(args.workers) as pool:
+            for done, failed in pool.map(work, summary.groups):
+                assert not failed, failed
+                results += done
+        load_s = time.perf_counter() - t1
+        peak = rss.stop()
+        read = sum(r.leads_read for r in results)
+        created = sum(r.contacts_created for r in results)
+        calls = client.stats.calls
+        limit = -(-total // 2000) + 5
+
+        print(f"\nAPI calls used: {calls} (target <= {limit}); {client.stats.summary()}")
+        print(f"extract: {summary.records:,} leads staged in {extract_s:.1f}s ({summary.records / extract_s:,.0f}/s)")
+        print(
+            f"transform + load: {read:,} leads in {load_s:.1f}s = {read / load_s:,.0f} leads/s "
+            f"(target >= 20,000); {created:,} contacts created"
+        )
+        print(
+            f"peak memory (RSS) of the benchmark process: {peak:.0f} MB (target < 500 MB); "
+            f"after extract {rss_after_extract:.0f} MB; ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        )
+
+        # Baseline: a sample of the same leads, one at a time, into a fresh database.
+        naive_url = fresh_db(server, "gmcrm_bench_naive", codes)
+        sample_codes = codes[: max(1, -(-args.sample // args.leads_per_dealer))]
+        rows: list[dict[str, Any]] = []
+        with psycopg.connect(url) as conn:
+            # Re-read the same GM records for the sample dealerships and transform them as the fast path did.
+            client2 = GmClient.direct(sandbox.instance_url, sandbox.client_id, sandbox.client_secret, sandbox.ca_bundle)
+            pipeline.extract(
+                conn, "naive", lambda _c: client2, dealer_codes=sample_codes, since=datetime(2000, 1, 1, tzinfo=UTC)
+            )
+            raw = read_staging(conn, "naive", sample_codes, mapping)
+            for code, part in raw.groupby("dealer_code"):
+                result = transform_leads(part, read_context(conn, str(code)), mapping)
+                frame = result.leads.astype(object).where(result.leads.notna(), None)
+                rows += frame.to_dict("records")
+        rows = rows[: args.sample]
+        with psycopg.connect(naive_url) as conn:
+            t2 = time.perf_counter()
+            for lead in rows:
+                naive_load(conn, lead)
+            naive_s = time.perf_counter() - t2
+        naive_rate = len(rows) / naive_s
+        print(
+            f"\nbaseline, one lead at a time (own transaction each): {len(rows):,} leads in {naive_s:.1f}s = "
+            f"{naive_rate:,.0f} leads/s; set-based is {read / load_s / naive_rate:.1f}x faster (target >= 20x)"
+        )
+
+        # Reference: the contact rows alone through the provider's PostgresHook.insert_rows.
+        os.environ["AIRFLOW_CONN_DMS_POSTGRES"] = postgres_conn_json(naive_url)
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        with psycopg.connect(naive_url) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS public.contact_insert_rows (LIKE dms.contact INCLUDING ALL)")
+            contacts = conn.execute(
+                "SELECT dealer_code, customer_id, lead_id || '-ref', lead_type, description, status FROM dms.contact"
+            ).fetchall()
+        hook = PostgresHook(postgres_conn_id="dms_postgres")
+        t3 = time.perf_counter()
+        hook.insert_rows(
+            "public.contact_insert_rows",
+            contacts,
+            target_fields=["dealer_code", "customer_id", "lead_id", "lead_type", "description", "status"],
+            commit_every=1000,
+        )
+        ref_s = time.perf_counter() - t3
+        print(
+            f"reference, PostgresHook.insert_rows of the contact rows alone: {len(contacts):,} rows in {ref_s:.2f}s "
+            f"= {len(contacts) / ref_s:,.0f} rows/s"
+        )
+    if embedded is not None:
+        embedded.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The local environment of `make demo` and `make run`: DMS database, GM CRM sandbox, Airflow home.
+
+Defaults need nothing but Python: an embedded PostgreSQL (pgserver) for the DMS and for Airflow's
+metadata, and the GM CRM sandbox over HTTPS. With real connections configured
+(``AIRFLOW_CONN_GM_CRM``, ``AIRFLOW_CONN_DMS_POSTGRES`` / ``GMCRM_DMS_URL``) neither starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gmcrm import db
+from gmcrm.airflow_support import postgres_conn_json, salesforce_conn_json
+from gmcrm.paths import PROJECT_ROOT, STATE_DIR
+from gmcrm_sandbox.process import SandboxProcess
+
+AIRFLOW_DB_NAME = "airflow"
+
+
+@dataclass
+class DevEnvironment:
+    dms_url: str
+    airflow_home: Path
+    airflow_db_url: str
+    sandbox: SandboxProcess | None = None
+    embedded: db.EmbeddedPostgres | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def _sqlalchemy_url(url: str) -> str:
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+def start(
+    *,
+    dealers: int = 3,
+    leads_per_dealer: int = 12,
+    seed: int = 42,
+    sandbox_port: int = 0,
+    state_dir: Path = STATE_DIR,
+) -> DevEnvironment:
+    """Start what is not configured, and put the Airflow settings in ``os.environ``."""
+    embedded: db.EmbeddedPostgres | None = None
+    dms_url = os.environ.get(db.DMS_URL_ENV)
+    if dms_url:
+        server_url = dms_url
+    elif os.environ.get("AIRFLOW_CONN_DMS_POSTGRES"):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        dms_url = server_url = PostgresHook(postgres_conn_id="dms_postgres").get_uri()
+    else:
+        embedded = db.EmbeddedPostgres(state_dir / "pgdata")
+        dms_url = embedded.start()
+        server_url = str(embedded._server.get_uri()) if embedded._server else dms_url
+
+    airflow_home = state_dir / "airflow"
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    # Airflow's own metadata lives beside the DMS on the same server (its own database).
+    db.ensure_database(server_url, AIRFLOW_DB_NAME)
+    airflow_db_url = db.with_database(server_url, AIRFLOW_DB_NAME)
+
+    sandbox: SandboxProcess | None = None
+    env: dict[str, str] = {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _sqlalchemy_url(airflow_db_url),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
+        "AIRFLOW__API__PORT": os.environ.get("GMCRM_UI_PORT", "8080"),
+        "GMCRM_PROJECT_ROOT": str(PROJECT_ROOT),
+    }
+    if not os.environ.get("AIRFLOW_CONN_DMS_POSTGRES"):
+        env["AIRFLOW_CONN_DMS_POSTGRES"] = postgres_conn_json(dms_url)
+    if not os.environ.get("AIRFLOW_CONN_GM_CRM"):
+        sandbox = SandboxProcess(
+            state_dir / "sandbox",
+            port=sandbox_port,
+            dealers=dealers,
+            leads_per_dealer=leads_per_dealer,
+            seed=seed,
+        ).start()
+        env["AIRFLOW_CONN_GM_CRM"] = salesforce_conn_json(
+            sandbox.instance_url, sandbox.client_id, sandbox.client_secret, sandbox.ca_bundle
+        )
+    passwords = airflow_home / "passwords.json"
+    if not passwords.exists():
+        passwords.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}), encoding="utf-8")
+        passwords.chmod(0o600)
+    os.environ.update(env)
+    return DevEnvironment(dms_url, airflow_home, airflow_db_url, sandbox, embedded, env)
+
+
+def airflow_db_migrate() -> None:
+    """Create or upgrade Airflow's metadata database (quiet unless it fails)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout[-3000:] + result.stderr[-3000:])
+        raise SystemExit("airflow db migrate failed")
