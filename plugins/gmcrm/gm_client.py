@@ -185,7 +185,8 @@ class GmClient:
         connection = SalesforceHook(salesforce_conn_id=conn_id).get_connection(conn_id)
         extras = connection.extra_dejson
         instance_url = extras.get("instance_url") or None
-        timeout = float(extras.get("timeout") or kwargs.pop("timeout", 60.0))
+        requested = kwargs.pop("timeout", None)
+        timeout = float(requested or extras.get("timeout") or 60.0)
 
         if is_salesforce_host(instance_url):
 

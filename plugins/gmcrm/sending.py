@@ -281,7 +281,10 @@ class Sender:
 
     def _send_claimed(self, ids: list[int], report: SendReport) -> bool:
         """Send one claim's events; False when the run must stop (daily limit)."""
-        built = build_events(self.conn, ids, self.client.mapping if self.client else None)
+        # Its own short transaction: on the DAG's connection (autocommit off) a bare read would open
+        # one that turns every later transaction into a savepoint of a single run-long transaction.
+        with self.conn.transaction():
+            built = build_events(self.conn, ids, self.client.mapping if self.client else None)
         sendable: list[tuple[Attempt, dict[str, Any]]] = []
         early: list[Attempt] = []
         for item in built:

@@ -172,7 +172,7 @@ def test_first_run_reads_open_leads_then_deleted_and_late_leads(dms: str, gm_san
 
 
 def test_quarantine_with_a_reason_then_release(dms: str, gm_sandbox: SandboxProcess) -> None:
-    good, bad = create_leads(gm_sandbox, lead("BR0001"), lead("BR0001", Lead_Type__c="Boats"))
+    _good, bad = create_leads(gm_sandbox, lead("BR0001"), lead("BR0001", Lead_Type__c="Boats"))
     client = fast_client()
     _, done, _ = run_import(dms, one_client(client))
     assert done[0].contacts_created == 1 and done[0].quarantined == 1
@@ -190,7 +190,7 @@ def test_quarantine_with_a_reason_then_release(dms: str, gm_sandbox: SandboxProc
 def test_api_calls_do_not_grow_with_dealerships(dms: str, gm_sandbox: SandboxProcess) -> None:
     gm_sandbox.admin.generate(40, dealer_codes=["BR0001", "BR0002", "BR0003"], seed=7)
     client = fast_client()
-    summary, done, failed = run_import(dms, one_client(client))
+    _summary, done, failed = run_import(dms, one_client(client))
     assert not failed and len(done) == 3
     assert client.stats.by_kind["query"] == 1  # one query served three dealerships
     # A cycle in which nothing changed costs one query call.
@@ -210,7 +210,7 @@ def test_paging_over_2000_leads(dms: str, gm_sandbox: SandboxProcess) -> None:
         if lead_record["StageName"] not in ("Converted", "Delivered", "NotConverted")
     )
     client = fast_client()
-    summary, done, failed = run_import(dms, one_client(client))
+    summary, _done, failed = run_import(dms, one_client(client))
     assert not failed
     assert summary.records == open_leads > 2000
     assert client.stats.by_kind == {"query": 1, "query_more": (open_leads - 1) // 2000}
