@@ -24,10 +24,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 demo: $(STAMP)
-	$(BIN)/gmcrm demo
+	$(BIN)/python -m gmcrm_devtools.demo
 
 run: $(STAMP)
-	$(BIN)/gmcrm run
+	$(BIN)/python -m gmcrm_devtools.run
 
 sandbox: $(STAMP)
 	$(BIN)/python -m gmcrm_sandbox serve --port 8443 --state-dir .gmcrm/sandbox

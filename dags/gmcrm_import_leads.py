@@ -96,7 +96,7 @@ def gmcrm_import_leads() -> None:
         return [g.to_dict() for g in summary.groups]
 
     @task(map_index_template="{{ dealer_label }}")
-    def load_dealerships(group: dict[str, Any]) -> dict[str, int]:
+    def load_dealerships(group: dict[str, Any]) -> None:
         """Load one group (by default one dealership) in its own transaction(s)."""
         from gmcrm import airflow_support as af
         from gmcrm.gm_mapping import load_mapping
@@ -107,25 +107,31 @@ def gmcrm_import_leads() -> None:
         api = ctx["ti"].xcom_pull(task_ids="extract_leads", key="api") or {}
         dealer_group = pipeline.DealerGroup(group["dealer_codes"], group["run_id"])
         with af.dms_connection() as conn:
-            done, failed = pipeline.load_group(
+            _done, failed = pipeline.load_group(
                 conn, dealer_group, load_mapping(), api_calls=api.get("calls"), api_remaining=api.get("remaining")
             )
         if failed:
             codes = ", ".join(code for code, _ in failed)
             raise RuntimeError(f"load failed for {codes}; the other dealerships of this task loaded")
-        return {"events_recorded": sum(r.events_recorded for r in done)}
 
     @task(outlets=[TRIGGER_OUTBOX], trigger_rule="all_done")
-    def announce_events(results: list[dict[str, int]]) -> int:
-        """Wake the send DAG (Asset event) when the import recorded trigger events."""
+    def announce_events() -> int:
+        """Wake the send DAG (Asset event) when this run's loads recorded trigger events."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        recorded = sum(r.get("events_recorded", 0) for r in results if r)
+        from gmcrm import airflow_support as af
+
+        with af.dms_connection() as conn:
+            row = conn.execute(
+                "SELECT coalesce(sum(events_recorded), 0) FROM gmcrm.import_log WHERE run_id = %s",
+                (get_current_context()["run_id"],),
+            ).fetchone()
+        recorded = int(row[0]) if row else 0
         if not recorded:
             raise AirflowSkipException("no trigger events recorded")
         return recorded
 
-    announce_events(load_dealerships.expand(group=extract_leads()))
+    load_dealerships.expand(group=extract_leads()) >> announce_events()
 
 
 gmcrm_import_leads()

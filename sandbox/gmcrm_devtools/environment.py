@@ -33,6 +33,10 @@ class DevEnvironment:
     env: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> None:
+        settings = sys.modules.get("airflow.settings")
+        if settings is not None:
+            # Airflow's pooled connections go first, or its exit hook meets a stopped server.
+            settings.dispose_orm()
         if self.sandbox is not None:
             self.sandbox.stop()
         if self.embedded is not None:
@@ -52,6 +56,7 @@ def start(
     state_dir: Path = STATE_DIR,
 ) -> DevEnvironment:
     """Start what is not configured, and put the Airflow settings in ``os.environ``."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(state_dir))
     embedded: db.EmbeddedPostgres | None = None
     dms_url = os.environ.get(db.DMS_URL_ENV)
     if dms_url:

@@ -11,16 +11,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import psycopg
 
 from gmcrm import dealerships, migrate
 from gmcrm.dms_catalogues import seed_demo_catalogues
+from gmcrm.paths import STATE_DIR
 from gmcrm_devtools import environment
 
 
-def prepare(leads_per_dealer: int = 12) -> environment.DevEnvironment:
-    env = environment.start(leads_per_dealer=leads_per_dealer)
+def prepare(leads_per_dealer: int = 12, state_dir: Path = STATE_DIR / "run") -> environment.DevEnvironment:
+    env = environment.start(leads_per_dealer=leads_per_dealer, state_dir=state_dir)
     migrate.upgrade(env.dms_url)
     with psycopg.connect(env.dms_url) as conn:
         codes = dealerships.seed_demo(conn)
