@@ -1,0 +1,82 @@
+"""The `gmcrm` command line against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from gmcrm.cli import app
+
+runner = CliRunner()
+
+
+def _ok(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_db_upgrade_seed_and_dealerships(empty_db_url: str) -> None:
+    assert "applied 0001.foundation" in _ok("db", "upgrade", "--dms-url", empty_db_url)
+    assert "up to date" in _ok("db", "upgrade", "--dms-url", empty_db_url)
+    assert "pending" not in _ok("db", "status", "--dms-url", empty_db_url)
+    assert "BR0001, BR0002, BR0003" in _ok("db", "seed-demo", "--dms-url", empty_db_url)
+
+    # Adding a dealership is one command; it is enabled and picked up by the next run.
+    _ok(
+        "dealership", "set", "BR0042", "--name", "Chevrolet Nova", "--routing", "distribution", "--enabled",
+        "--dms-url", empty_db_url,
+    )
+    listing = _ok("dealership", "list", "--dms-url", empty_db_url)
+    assert "BR0042" in listing and "DISTRIBUTION" in listing
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute(
+            "SELECT integration_enabled, routing FROM gmcrm.dealership WHERE dealer_code = 'BR0042'"
+        ).fetchone() == (True, "DISTRIBUTION")
+
+    bad = runner.invoke(app, ["dealership", "set", "BR0042", "--routing", "SIDEWAYS", "--dms-url", empty_db_url])
+    assert bad.exit_code != 0 and "DIRECT, DISTRIBUTION" in bad.output
+    unknown_user = runner.invoke(
+        app, ["dealership", "set", "BR0001", "--parts-user", "nobody", "--dms-url", empty_db_url]
+    )
+    assert unknown_user.exit_code != 0 and "nobody" in unknown_user.output
+
+
+def test_reasons_and_events(dms_url: str) -> None:
+    _ok("db", "seed-demo", "--dms-url", dms_url)
+    assert "V99" in _ok("reasons", "list", "BR0001", "--unmapped", "--dms-url", dms_url)
+    refused = runner.invoke(app, ["reasons", "map", "BR0001", "V99", "Whatever", "--dms-url", dms_url])
+    assert refused.exit_code != 0 and "BoughtElsewhere" in refused.output  # lists GM's reasons
+    assert "V99 -> NotInterested" in _ok("reasons", "map", "BR0001", "V99", "NotInterested", "--dms-url", dms_url)
+    assert "V99" not in _ok("reasons", "list", "BR0001", "--unmapped", "--dms-url", dms_url)
+
+    with psycopg.connect(dms_url) as conn:
+        ids = [
+            conn.execute(
+                "INSERT INTO gmcrm.trigger_outbox (dealer_code, lead_id, trigger_code, status, last_error) "
+                "VALUES ('BR0001', '006000000000001AAA', %s, %s, %s) RETURNING id",
+                values,
+            ).fetchone()[0]  # type: ignore[index]
+            for values in (("VPE", "FAILED", "no GM reason"), ("CRE", "BLOCKED", "waiting behind"))
+        ]
+    listing = _ok("events", "list", "--status", "failed", "--dms-url", dms_url)
+    assert str(ids[0]) in listing and "no GM reason" in listing
+    assert "1 event(s) back in the queue" in _ok("events", "retry", str(ids[0]), "--dms-url", dms_url)
+    with psycopg.connect(dms_url) as conn:
+        statuses = dict(conn.execute("SELECT id, status FROM gmcrm.trigger_outbox").fetchall())
+    assert statuses == {ids[0]: "PENDING", ids[1]: "PENDING"}  # the one behind it is unblocked too
+
+    assert "skipped" in _ok("events", "skip", str(ids[0]), "--why", "sent by hand at GM", "--dms-url", dms_url)
+    again = runner.invoke(app, ["events", "skip", str(ids[0]), "--why", "twice", "--dms-url", dms_url])
+    assert again.exit_code != 0
+
+    log = _ok("lead-log", "006000000000001AAA", "--dms-url", dms_url)
+    assert "Evento criado: VPE" in log and "Evento criado: CRE" in log
+    missing = runner.invoke(app, ["lead-log", "006NOTHING", "--dms-url", dms_url])
+    assert missing.exit_code == 1
+
+
+@pytest.mark.parametrize("command", [["--help"], ["db", "--help"], ["events", "--help"], ["reasons", "--help"]])
+def test_help_explains_each_command(command: list[str]) -> None:
+    assert "Usage" in _ok(*command)
