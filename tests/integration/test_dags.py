@@ -52,9 +52,15 @@ def test_dag_settings(dagbag: Any, dag_id: str) -> None:
 
 def test_params_of_the_spec(dagbag: Any) -> None:
     assert {"dealer_codes", "full_resync", "since"} <= set(dagbag.dags["gmcrm_import_leads"].params)
-    assert {"dealer_codes", "retry_failed", "lead_id", "trigger_codes", "occurred_from", "occurred_to", "dry_run"} <= set(
-        dagbag.dags["gmcrm_send_triggers"].params
-    )
+    assert {
+        "dealer_codes",
+        "retry_failed",
+        "lead_id",
+        "trigger_codes",
+        "occurred_from",
+        "occurred_to",
+        "dry_run",
+    } <= set(dagbag.dags["gmcrm_send_triggers"].params)
 
 
 def test_schedules(dagbag: Any) -> None:
@@ -127,7 +133,10 @@ def test_import_dag_runs_with_dag_test(
     run = dagbag.dags["gmcrm_send_triggers"].test()
     assert str(run.state).endswith("success")
     assert scalar(dms_conn_env, "SELECT count(*) FROM gmcrm.trigger_outbox WHERE status <> 'SENT'") == 0
-    sent = scalar(dms_conn_env, "SELECT count(*) FROM gmcrm.send_log WHERE outcome = 'SENT' AND dag_id = %s",
-                  "gmcrm_send_triggers")
+    sent = scalar(
+        dms_conn_env,
+        "SELECT count(*) FROM gmcrm.send_log WHERE outcome = 'SENT' AND dag_id = %s",
+        "gmcrm_send_triggers",
+    )
     assert sent == scalar(dms_conn_env, "SELECT count(*) FROM gmcrm.trigger_outbox") > 0
     assert len(gm_sandbox.admin.events()) == sent

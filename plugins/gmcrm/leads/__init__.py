@@ -1,0 +1,33 @@
+"""Leads from GM CRM into the DMS: the pure transform (``transform``); loading lives beside it."""
+
+from gmcrm.leads.transform import (
+    DELETED_COLUMNS,
+    DESCRIPTION_HEADERS,
+    DESCRIPTION_LABELS,
+    FIELD_LIMITS,
+    LEAD_COLUMNS,
+    QUARANTINE_COLUMNS,
+    ContactSetting,
+    DealerContext,
+    Reason,
+    TransformResult,
+    UserRef,
+    salesforce_id18,
+    transform_leads,
+)
+
+__all__ = [
+    "DELETED_COLUMNS",
+    "DESCRIPTION_HEADERS",
+    "DESCRIPTION_LABELS",
+    "FIELD_LIMITS",
+    "LEAD_COLUMNS",
+    "QUARANTINE_COLUMNS",
+    "ContactSetting",
+    "DealerContext",
+    "Reason",
+    "TransformResult",
+    "UserRef",
+    "salesforce_id18",
+    "transform_leads",
+]
