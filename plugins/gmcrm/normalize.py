@@ -97,9 +97,11 @@ def phone_valid(value: str | None) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Masking: logs never show a full CPF/CNPJ, e-mail or phone.
 
-_CPF_CNPJ_RE = re.compile(r"\b\d{2,3}\.?\d{3}\.?\d{3}[/]?\d{0,4}-?\d{2}\b")
-_EMAIL_IN_TEXT = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-_PHONE_IN_TEXT = re.compile(r"(?:\+?55\s?)?\(?\d{2}\)?\s?9?\d{4}[-\s]?\d{4}")
+# Any run of digits and the separators people type (spaces, dots, dashes, slashes, parentheses, a
+# plus) holding 8 or more digits: CPF, CNPJ and phone numbers in every format. ISO dates are kept.
+_NUMBER_RUN = re.compile(r"\+?\(?\d[\d\s().\-/]{6,}\d")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_EMAIL_IN_TEXT = re.compile(r"([\w.%+-])[\w.%+-]*@([\w-]+(?:\.[\w-]+)*\.\w{2,})", re.UNICODE)
 
 
 def mask_document(value: str | None) -> str:
@@ -119,8 +121,17 @@ def mask_phone(value: str | None) -> str:
     return f"***{d[-2:]}" if d else ""
 
 
+def _mask_number(match: re.Match[str]) -> str:
+    run = match.group(0)
+    found = digits(run) or ""
+    if len(found) < 8 or _ISO_DATE.match(run.lstrip("+(")):
+        return run
+    # Keep the separators' trailing whitespace so the text still reads.
+    tail = run[len(run.rstrip()) :]
+    return f"***{found[-2:]}{tail}"
+
+
 def mask_text(text: str) -> str:
     """Mask anything in free text that looks like a CPF/CNPJ, e-mail or phone number."""
     text = _EMAIL_IN_TEXT.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    text = _CPF_CNPJ_RE.sub(lambda m: "***" + (digits(m.group(0)) or "")[-2:], text)
-    return _PHONE_IN_TEXT.sub(lambda m: "***" + (digits(m.group(0)) or "")[-2:], text)
+    return _NUMBER_RUN.sub(_mask_number, text)

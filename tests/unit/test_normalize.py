@@ -253,7 +253,6 @@ def test_mask_text_leaves_ordinary_text_alone() -> None:
 
 # Formats mask_text lets through in full (reported; fix proposed in the lead-transform report).
 # strict: once normalize.mask_text handles them, these fail and the marks must go.
-@pytest.mark.xfail(strict=True, reason="normalize.mask_text does not recognise this format (reported bug)")
 @pytest.mark.parametrize(
     "secret",
     [
