@@ -254,7 +254,8 @@ def main() -> None:
         )
         print(
             f"peak memory (RSS) of the benchmark process: {peak:.0f} MB (target < 500 MB); "
-            f"after extract {rss_after_extract:.0f} MB; ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+            f"after extract {rss_after_extract:.0f} MB; "
+            f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
         )
 
         # Baseline: a sample of the same leads, one at a time, into a fresh database.

@@ -390,14 +390,15 @@ class Sender:
                             )
                         )
                 cur.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS tmp_outcome "
-                    "(outbox_id bigint, outcome text, error_code text, error_message text)"
+                    self.q["record_outcomes"],
+                    {
+                        **params,
+                        "ids": [a.outbox_id for a in attempts],
+                        "outcomes": [a.outcome for a in attempts],
+                        "codes": [a.error_code for a in attempts],
+                        "messages": [a.error_message for a in attempts],
+                    },
                 )
-                cur.execute("TRUNCATE tmp_outcome")
-                with cur.copy("COPY tmp_outcome (outbox_id, outcome, error_code, error_message) FROM STDIN") as copy:
-                    for a in attempts:
-                        copy.write_row((a.outbox_id, a.outcome, a.error_code, a.error_message))
-                cur.execute(self.q["record_outcomes"], params)
         for a in attempts:
             report.add(a)
             if a.outcome == "FAILED":

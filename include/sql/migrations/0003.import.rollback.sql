@@ -1,4 +1,4 @@
-DROP FUNCTION IF EXISTS gmcrm.load_dealer(text, text, jsonb, jsonb, jsonb);
+DROP FUNCTION IF EXISTS gmcrm.load_dealer(text, text);
 DROP TYPE IF EXISTS gmcrm.deleted_row;
 DROP TYPE IF EXISTS gmcrm.quarantine_row;
 DROP TYPE IF EXISTS gmcrm.lead_row;

@@ -52,7 +52,8 @@ CREATE TABLE gmcrm.import_log (
 CREATE INDEX import_log_dealer_idx ON gmcrm.import_log (dealer_code, finished_at DESC);
 CREATE UNIQUE INDEX import_log_run_idx ON gmcrm.import_log (run_id, dealer_code);
 
--- One transformed lead as the load function receives it (a JSON array of these, per dealership).
+-- The row types of the session's temporary tables that the load function reads: a group's
+-- transformed leads are COPYed there once (temporary: no WAL), then each dealership loads.
 CREATE TYPE gmcrm.lead_row AS (
     lead_id                    text,
     dealer_code                text,
@@ -88,20 +89,21 @@ CREATE TYPE gmcrm.lead_row AS (
 
 CREATE TYPE gmcrm.quarantine_row AS (
     lead_id     text,
+    dealer_code text,
     reason_code text,
     reason      text,
     raw_record  jsonb,
     gm_modstamp timestamptz
 );
 
-CREATE TYPE gmcrm.deleted_row AS (lead_id text, gm_modstamp timestamptz);
+CREATE TYPE gmcrm.deleted_row AS (lead_id text, dealer_code text, gm_modstamp timestamptz);
 
 -- Load one dealership's transformed leads: match or create customers, upsert contacts (a re-read
 -- lead changes only the GM columns), LIM/LAT, parts counter services and internal mail, deleted
 -- leads, quarantine, watermark and last_integration_at. Idempotent. The caller commits.
-CREATE FUNCTION gmcrm.load_dealer(
-    p_run_id text, p_dealer text, p_leads jsonb, p_quarantine jsonb, p_deleted jsonb
-)
+-- Reads the session's pg_temp.gmcrm_lead_rows / gmcrm_quarantine_rows / gmcrm_deleted_rows
+-- (tables OF the row types above, made by gmcrm.leads.load), filtered by dealership.
+CREATE FUNCTION gmcrm.load_dealer(p_run_id text, p_dealer text)
 RETURNS TABLE (
     leads_read integer, contacts_created integer, contacts_updated integer, customers_created integer,
     customers_matched integer, quarantined integer, deleted integer, skipped_closed integer,
@@ -113,15 +115,18 @@ DECLARE
     n_matched integer; n_quarantined integer; n_deleted integer; n_skipped integer;
     n_lim integer; n_lat integer;
 BEGIN
-    n_read := jsonb_array_length(p_leads) + jsonb_array_length(p_quarantine) + jsonb_array_length(p_deleted);
+    SELECT (SELECT count(*) FROM pg_temp.gmcrm_lead_rows WHERE dealer_code = p_dealer)
+         + (SELECT count(*) FROM pg_temp.gmcrm_quarantine_rows WHERE dealer_code = p_dealer)
+         + (SELECT count(*) FROM pg_temp.gmcrm_deleted_rows WHERE dealer_code = p_dealer)
+    INTO n_read;
 
     -- Re-read leads: only the GM columns and the interest details.
     UPDATE dms.contact c
     SET gm_stage = l.gm_stage, gm_substage = l.gm_substage, gm_modstamp = l.gm_modstamp,
         interest_model = l.interest_model, interest_model_year = l.interest_model_year,
         interest_version = l.interest_version, lead_comments = l.lead_comments, lead_source = l.lead_source
-    FROM jsonb_populate_recordset(NULL::gmcrm.lead_row, p_leads) l
-    WHERE c.lead_id = l.lead_id
+    FROM pg_temp.gmcrm_lead_rows l
+    WHERE l.dealer_code = p_dealer AND c.lead_id = l.lead_id
       -- Compared by content: two changes at GM within one second share a SystemModstamp.
       AND (c.gm_stage, c.gm_substage, c.gm_modstamp, c.interest_model, c.interest_model_year,
            c.interest_version, c.lead_comments, c.lead_source)
@@ -131,8 +136,9 @@ BEGIN
 
     -- Deleted at GM: marked, and nothing more is sent for them.
     UPDATE dms.contact c SET gm_deleted_at = now(), gm_modstamp = l.gm_modstamp
-    FROM jsonb_populate_recordset(NULL::gmcrm.deleted_row, p_deleted) l
-    WHERE c.lead_id = l.lead_id AND c.dealer_code = p_dealer AND c.gm_deleted_at IS NULL;
+    FROM pg_temp.gmcrm_deleted_rows l
+    WHERE l.dealer_code = p_dealer AND c.lead_id = l.lead_id AND c.dealer_code = p_dealer
+      AND c.gm_deleted_at IS NULL;
     GET DIAGNOSTICS n_deleted = ROW_COUNT;
 
     -- New leads in one statement (no intermediate writes): match the dealership's base by document,
@@ -143,8 +149,9 @@ BEGIN
         SELECT l.*,
                coalesce('D' || l.document, 'E' || l.email_key, 'M' || l.mobile_phone_key,
                         'P' || l.phone_key, 'L' || l.lead_id) AS mkey
-        FROM jsonb_populate_recordset(NULL::gmcrm.lead_row, p_leads) l
-        WHERE NOT EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = l.lead_id)
+        FROM pg_temp.gmcrm_lead_rows l
+        LEFT JOIN LATERAL (SELECT 1 AS known FROM dms.contact c WHERE c.lead_id = l.lead_id) k ON true
+        WHERE l.dealer_code = p_dealer AND k.known IS NULL
     ), newl AS (
         SELECT s.*, coalesce(
             (SELECT min(c.id) FROM dms.customer c
@@ -225,14 +232,14 @@ BEGIN
 
     -- Quarantine: leads that cannot become contacts, with a reason; loaded ones leave it.
     UPDATE gmcrm.lead_quarantine q SET resolved_at = now()
-    FROM jsonb_populate_recordset(NULL::gmcrm.lead_row, p_leads) l
-    WHERE q.lead_id = l.lead_id AND q.resolved_at IS NULL
+    FROM pg_temp.gmcrm_lead_rows l
+    WHERE l.dealer_code = p_dealer AND q.lead_id = l.lead_id AND q.resolved_at IS NULL
       AND EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = l.lead_id);
 
     INSERT INTO gmcrm.lead_quarantine (lead_id, dealer_code, reason_code, reason, raw_record, gm_modstamp)
     SELECT DISTINCT ON (q.lead_id) q.lead_id, p_dealer, q.reason_code, q.reason, q.raw_record, q.gm_modstamp
-    FROM jsonb_populate_recordset(NULL::gmcrm.quarantine_row, p_quarantine) q
-    WHERE NOT EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = q.lead_id)
+    FROM pg_temp.gmcrm_quarantine_rows q
+    WHERE q.dealer_code = p_dealer AND NOT EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = q.lead_id)
     ORDER BY q.lead_id, q.gm_modstamp DESC
     ON CONFLICT (lead_id) DO UPDATE
     SET dealer_code = EXCLUDED.dealer_code, reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason,
@@ -240,7 +247,7 @@ BEGIN
         times_seen = gmcrm.lead_quarantine.times_seen + 1, resolved_at = NULL
     WHERE gmcrm.lead_quarantine.gm_modstamp IS DISTINCT FROM EXCLUDED.gm_modstamp
        OR gmcrm.lead_quarantine.resolved_at IS NOT NULL;
-    n_quarantined := jsonb_array_length(p_quarantine);
+    SELECT count(*) INTO n_quarantined FROM pg_temp.gmcrm_quarantine_rows WHERE dealer_code = p_dealer;
 
     -- The watermark and Data da Última Integração move with this transaction, or not at all.
     INSERT INTO gmcrm.import_watermark (dealer_code, gm_modstamp)

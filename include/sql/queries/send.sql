@@ -58,8 +58,7 @@ WITH candidates AS (
 )
 UPDATE gmcrm.trigger_outbox o
 SET claimed_by = %(worker)s, claimed_until = now() + %(lease)s::interval
-FROM candidates c
-WHERE o.id = c.id
+WHERE o.id IN (SELECT id FROM candidates)  -- primary-key probes, whatever the outbox's size
 RETURNING o.id;
 
 -- name: release
@@ -67,7 +66,7 @@ UPDATE gmcrm.trigger_outbox SET claimed_by = NULL, claimed_until = NULL
 WHERE id = ANY(%(ids)s::bigint[]) AND claimed_by = %(worker)s;
 
 -- name: record_outcomes
--- Outcomes of one batch (staged in tmp_outcome) applied to the outbox in one statement.
+-- Outcomes of one batch, passed as arrays, applied to the outbox in one statement.
 UPDATE gmcrm.trigger_outbox o
 SET status = CASE t.outcome
         WHEN 'SENT' THEN 'SENT'
@@ -83,5 +82,6 @@ SET status = CASE t.outcome
     last_error_code = CASE WHEN t.outcome = 'SENT' THEN NULL ELSE coalesce(t.error_code, o.last_error_code) END,
     claimed_by = NULL,
     claimed_until = NULL
-FROM tmp_outcome t
+FROM unnest(%(ids)s::bigint[], %(outcomes)s::text[], %(codes)s::text[], %(messages)s::text[])
+    AS t(outbox_id, outcome, error_code, error_message)
 WHERE o.id = t.outbox_id AND o.claimed_by = %(worker)s;

@@ -1,15 +1,16 @@
 """Load: staged GM leads into DMS customers and contacts, each dealership in its own transaction.
 
-Set-based throughout. A group's staged leads are read once and transformed with pandas; then
-each dealership is loaded by one call of the database function ``gmcrm.load_dealer``
-(migration 0003), its transformed rows passed as JSON: customers matched or created, contacts upserted, LIM/LAT,
-parts counter services, quarantine, watermark and ``last_integration_at``, all in that
-dealership's transaction. Loading the same leads again changes nothing; a re-read lead changes
+Set-based throughout. A group's staged leads are read once and transformed with pandas; the
+result is COPYed into the session's temporary tables (no WAL), and each dealership is loaded by
+one call of the database function ``gmcrm.load_dealer`` (migration 0003): customers matched or
+created, contacts upserted, LIM/LAT, parts counter services, quarantine, watermark and
+``last_integration_at``, all in that dealership's transaction. Loading the same leads again changes nothing; a re-read lead changes
 only the GM columns.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -161,29 +162,44 @@ def records_to_frame(records: list[dict[str, Any]], mapping: GmMapping) -> pd.Da
     return frame
 
 
-def _json(frame: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> str:
-    # pandas writes JSON in C: NA -> null, timestamps as ISO-8601 UTC; PostgreSQL reads it back
-    # with jsonb_populate_recordset into the load function's row types.
+def _column_values(series: pd.Series) -> list[Any]:
+    # to_numpy with na_value turns pd.NA into None in C; timestamps become datetimes.
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return [None if pd.isna(v) else v.to_pydatetime() for v in series]
+    if series.dtype == object:
+        return [None if v is None or v is pd.NA else v for v in series]
+    return list(series.to_numpy(dtype=object, na_value=None))
+
+
+def _copy(conn: psycopg.Connection[Any], table: str, columns: list[str], frame: pd.DataFrame) -> None:
     if frame.empty:
-        return "[]"
-    return str(frame[list(columns)].to_json(orient="records", date_format="iso", date_unit="us", force_ascii=False))
+        return
+    values = [_column_values(frame[c]) for c in columns]
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in zip(*values, strict=True):
+            copy.write_row(row)
 
 
-@dataclass(frozen=True)
-class PreparedDealer:
-    """One dealership's transformed leads, ready for its load transaction."""
+TEMP_TABLES = {
+    "gmcrm_lead_rows": "gmcrm.lead_row",
+    "gmcrm_quarantine_rows": "gmcrm.quarantine_row",
+    "gmcrm_deleted_rows": "gmcrm.deleted_row",
+}
 
-    dealer_code: str
-    leads: str
-    quarantine: str
-    deleted: str
+
+def _reset_temp_tables(conn: psycopg.Connection[Any]) -> None:
+    """The session's temporary tables the load function reads (no WAL; gone with the connection)."""
+    for table, row_type in TEMP_TABLES.items():
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} OF {row_type}")
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_dealer_idx ON pg_temp.{table} (dealer_code)")
+        conn.execute(f"DELETE FROM pg_temp.{table}")
 
 
 @dataclass
 class PreparedGroup:
     """What a group's transform produced; failures are recorded against their dealerships."""
 
-    ready: list[PreparedDealer]
+    ready: list[str]
     failed: list[tuple[str, BaseException]]
     transform_seconds: float
 
@@ -191,37 +207,45 @@ class PreparedGroup:
 def prepare_group(
     conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str], mapping: GmMapping
 ) -> PreparedGroup:
-    """Read the group's staged leads once and transform them with pandas, dealership by dealership."""
+    """Read the group's staged leads once, transform them with pandas, and COPY the result into the
+    session's temporary tables, from which each dealership then loads in its own transaction."""
     started = time.perf_counter()
     raw = read_staging(conn, run_id, dealer_codes, mapping)
-    conn.commit()
     by_dealer = dict(tuple(raw.groupby("dealer_code", sort=False))) if len(raw) else {}
-    ready: list[PreparedDealer] = []
+    ready: list[str] = []
     failed: list[tuple[str, BaseException]] = []
+    leads: list[pd.DataFrame] = []
+    quarantine: list[pd.DataFrame] = []
+    deleted: list[pd.DataFrame] = []
     for code in dealer_codes:
         try:
             ctx = read_context(conn, code)
-            conn.commit()
             result = transform_leads(by_dealer.get(code, raw.iloc[0:0]), ctx, mapping)
         except Exception as exc:  # recorded against this dealership; the others go on
             conn.rollback()
             log.exception("dealership %s: transform failed: %s", code, type(exc).__name__)
             failed.append((code, exc))
             continue
-        ready.append(
-            PreparedDealer(
-                code,
-                _json(result.leads, LOAD_COLUMNS),
-                _json(result.quarantine, QUARANTINE_JSON_COLUMNS),
-                _json(result.deleted, ("lead_id", "gm_modstamp")),
-            )
-        )
+        leads.append(result.leads)
+        quarantine.append(result.quarantine.assign(dealer_code=code))
+        deleted.append(result.deleted.assign(dealer_code=code))
+        ready.append(code)
+    _reset_temp_tables(conn)
+    if ready:
+        q = pd.concat(quarantine)
+        q["raw_record"] = [json.dumps(r, ensure_ascii=False, default=str) for r in q["raw_record"]]
+        _copy(conn, "pg_temp.gmcrm_lead_rows", list(LOAD_COLUMNS), pd.concat(leads))
+        _copy(conn, "pg_temp.gmcrm_quarantine_rows", ["dealer_code", *QUARANTINE_JSON_COLUMNS], q)
+        _copy(conn, "pg_temp.gmcrm_deleted_rows", ["dealer_code", "lead_id", "gm_modstamp"], pd.concat(deleted))
+        for table in TEMP_TABLES:
+            conn.execute(f"ANALYZE pg_temp.{table}")  # real row counts: index probes, not hash scans
+    conn.commit()
     return PreparedGroup(ready, failed, time.perf_counter() - started)
 
 
 def load_dealer(
     conn: psycopg.Connection[Any],
-    prepared: PreparedDealer,
+    dealer_code: str,
     run_id: str,
     *,
     started_at: datetime | None = None,
@@ -230,12 +254,8 @@ def load_dealer(
 ) -> LoadResult:
     """Load one prepared dealership in its own transaction: one database call, then the log row."""
     started = time.perf_counter()
-    dealer_code = prepared.dealer_code
     with conn.transaction():
-        row = conn.execute(
-            "SELECT * FROM gmcrm.load_dealer(%s, %s, %s::jsonb, %s::jsonb, %s::jsonb)",
-            (run_id, dealer_code, prepared.leads, prepared.quarantine, prepared.deleted),
-        ).fetchone()
+        row = conn.execute("SELECT * FROM gmcrm.load_dealer(%s, %s)", (run_id, dealer_code)).fetchone()
         assert row is not None
         load = LoadResult(dealer_code, *(int(v) for v in row))
         load.seconds = time.perf_counter() - started

@@ -111,10 +111,9 @@ def load_group(
     done: list[LoadResult] = []
     prepared = prepare_group(conn, group.run_id, group.dealer_codes, mapping)
     failed: list[tuple[str, BaseException]] = list(prepared.failed)
-    for item in prepared.ready:
-        code = item.dealer_code
+    for code in prepared.ready:
         try:
-            result = load_dealer(conn, item, group.run_id, api_calls=api_calls, api_remaining=api_remaining)
+            result = load_dealer(conn, code, group.run_id, api_calls=api_calls, api_remaining=api_remaining)
         except Exception as exc:  # recorded against that dealership; the rest of the group loads
             log.exception("dealership %s: load failed: %s", code, type(exc).__name__)
             conn.rollback()
