@@ -4,8 +4,8 @@ Set-based throughout. A group's staged leads are read once and transformed with 
 result is COPYed into the session's temporary tables (no WAL), and each dealership is loaded by
 one call of the database function ``gmcrm.load_dealer`` (migration 0003): customers matched or
 created, contacts upserted, LIM/LAT, parts counter services, quarantine, watermark and
-``last_integration_at``, all in that dealership's transaction. Loading the same leads again changes nothing; a re-read lead changes
-only the GM columns.
+``last_integration_at``, all in that dealership's transaction. Loading the same leads again
+changes nothing; a re-read lead changes only the GM columns.
 """
 
 from __future__ import annotations
