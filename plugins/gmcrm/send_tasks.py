@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from gmcrm import airflow_support as af
+from gmcrm.alerts import alert, failed_events_text
+from gmcrm.dealerships import list_dealerships
 from gmcrm.logs import get_logger
-from gmcrm.sending import RunInfo, Sender, SendFilters
+from gmcrm.sending import RunInfo, Sender, SendFilters, SendReport
 
 log = get_logger(__name__)
 
@@ -46,24 +49,66 @@ def prepare(conn: psycopg.Connection[Any], params: Mapping[str, Any]) -> list[in
 
 
 def send(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], lane: int) -> dict[str, Any]:
+    """One lane: per GM connection (dealerships may name their own), claim, send and record."""
     params = ctx["params"]
     ti = ctx["ti"]
     lanes = max(1, int(params.get("lanes") or 1))
     run = RunInfo(dag_id=ti.dag_id, run_id=ctx["run_id"], try_number=ti.try_number)
-    sender = Sender(
-        conn,
-        af.gm_client(),
-        run=run,
-        filters=filters_from_params(params),
-        dry_run=bool(params.get("dry_run")),
-        lanes=lanes,
-        lane=lane,
-    )
-    report = sender.run_until_done()
+    filters = filters_from_params(params)
+    with conn.transaction():
+        dealers = list_dealerships(conn, filters.dealer_codes, enabled_only=True)
+    by_conn: dict[str, list[str]] = {}
+    for d in dealers:
+        by_conn.setdefault(d.gm_conn_id, []).append(d.dealer_code)
+    totals: dict[str, int] = {}
+    api_calls = 0
+    stopped: list[str] = []
+    started_at = _now(conn)
+    for conn_id, codes in sorted(by_conn.items()):
+        # One GM connection serves most dealerships: no dealer filter then, whatever their number.
+        scoped = filters if len(by_conn) == 1 else replace(filters, dealer_codes=codes)
+        sender = Sender(
+            conn,
+            af.gm_client(conn_id),
+            run=run,
+            filters=scoped,
+            dry_run=bool(params.get("dry_run")),
+            lanes=lanes,
+            lane=lane,
+        )
+        report = sender.run_until_done()
+        _log_report(conn_id, report)
+        api_calls += report.api_calls
+        for outcome, n in report.totals().items():
+            totals[outcome] = totals.get(outcome, 0) + n
+        if report.stopped:
+            stopped.append(f"{conn_id}: {report.stopped}")
+    log.info("lane %d of %d: %s", lane + 1, lanes, totals or "nothing to send")
+    if totals.get("FAILED"):
+        _alert_failures(conn, run, started_at)
+    return {"lane": lane, "totals": totals, "api_calls": api_calls, "stopped": "; ".join(stopped) or None}
+
+
+def _now(conn: psycopg.Connection[Any]) -> Any:
+    with conn.transaction():
+        row = conn.execute("SELECT now()").fetchone()
+    return row[0] if row else None
+
+
+def _log_report(conn_id: str, report: SendReport) -> None:
     for line in report.lines():
-        log.info("%s; %d API calls used, %s remaining", line, report.api_calls, report.api_remaining)
+        log.info("%s; %d API calls used, %s remaining (%s)", line, report.api_calls, report.api_remaining, conn_id)
     if report.stopped:
-        log.warning("stopped: %s", report.stopped)
-    totals = report.totals()
-    log.info("lane %d of %d: %s in %.1fs", lane + 1, lanes, dict(totals) or "nothing to send", report.seconds)
-    return {"lane": lane, "totals": dict(totals), "api_calls": report.api_calls, "stopped": report.stopped}
+        log.warning("%s stopped: %s", conn_id, report.stopped)
+    log.info("%s: %s in %.1fs", conn_id, dict(report.totals()) or "nothing to send", report.seconds)
+
+
+def _alert_failures(conn: psycopg.Connection[Any], run: RunInfo, since: Any) -> None:
+    with conn.transaction():
+        failures = conn.execute(
+            "SELECT dealer_code, outbox_id, trigger_code, error_code, error_message FROM gmcrm.send_log "
+            "WHERE run_id = %s AND outcome = 'FAILED' AND attempted_at >= %s ORDER BY id",
+            (run.run_id, since),
+        ).fetchall()
+    if failures:
+        alert(failed_events_text([tuple(f) for f in failures]))
