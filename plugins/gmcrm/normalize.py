@@ -99,7 +99,8 @@ def phone_valid(value: str | None) -> bool:
 
 # Any run of digits and the separators people type (spaces, dots, dashes, slashes, parentheses, a
 # plus) holding 8 or more digits: CPF, CNPJ and phone numbers in every format. ISO dates are kept.
-_NUMBER_RUN = re.compile(r"\+?\(?\d[\d\s().\-/]{6,}\d")
+# Not inside a word: Salesforce ids such as 0060S00000016QAA keep their digits.
+_NUMBER_RUN = re.compile(r"(?<![A-Za-z0-9])\+?\(?\d[\d\s().\-/]{6,}\d(?![A-Za-z0-9])")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _EMAIL_IN_TEXT = re.compile(r"([\w.%+-])[\w.%+-]*@([\w-]+(?:\.[\w-]+)*\.\w{2,})", re.UNICODE)
 

@@ -9,6 +9,7 @@ migrates and seeds the DMS, migrates Airflow's metadata, then runs ``airflow sta
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,8 +52,11 @@ def main() -> int:
         ),
         flush=True,
     )
+    # standalone starts its components as `airflow ...` commands: the venv's bin must be on PATH.
+    bin_dir = str(Path(sys.executable).parent)
+    env_vars = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     try:
-        return subprocess.call([sys.executable, "-m", "airflow", "standalone"])
+        return subprocess.call([sys.executable, "-m", "airflow", "standalone"], env=env_vars)
     except KeyboardInterrupt:
         return 0
     finally:

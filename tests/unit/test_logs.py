@@ -23,3 +23,13 @@ def test_messages_and_tracebacks_are_masked(caplog: pytest.LogCaptureFixture) ->
     assert "***25" in text
     assert "M***@Example.com" in text
     assert "ValueError" in text  # the traceback survives, masked
+
+
+def test_lead_ids_and_dates_stay_readable() -> None:
+    from gmcrm.normalize import mask_text
+
+    text = "lead 0060S00000016QAA (006WD00000H4eBaYAJ) since 2026-11-27T10:00:00Z, phone 11987654321"
+    masked = mask_text(text)
+    assert "0060S00000016QAA" in masked and "006WD00000H4eBaYAJ" in masked
+    assert "2026-11-27T10:00:00Z" in masked
+    assert "11987654321" not in masked

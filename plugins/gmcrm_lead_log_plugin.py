@@ -1,0 +1,48 @@
+"""Airflow plugin: the lead log page (manual: "Consulta de Logs") inside the Airflow 3 UI.
+
+- ``fastapi_apps``: the API server mounts :func:`gmcrm.web.lead_log_app.create_app` under ``/gmcrm``
+  (pages ``/gmcrm/lead-log`` and ``/gmcrm/lead-log/lead/{lead_id}``).
+- ``external_views``: an entry "Lead log" in the UI's **Browse** menu (``category: browse``,
+  ``destination: nav``). With ``url_route`` set, the UI shows the page inside its own frame at
+  ``/plugin/lead-log``, keeping Airflow's navigation around it.
+
+Auth: Airflow applies no authentication of its own to plugin FastAPI apps (it just mounts them), so
+the app requires an Airflow session itself: the UI's JWT cookie or a Bearer token, and permission to
+read the task logs of ``gmcrm_send_triggers`` (see ``gmcrm.web.lead_log_app``).
+
+Loading this module connects to nothing: Airflow loads plugins in every process (scheduler, workers,
+DAG processor), most of which never serve the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow.configuration import conf
+from airflow.plugins_manager import AirflowPlugin
+
+from gmcrm.web.lead_log_app import MOUNT_PREFIX, create_app
+
+URL_ROUTE = "lead-log"
+
+
+def _base_path() -> str:
+    """Airflow's own base path (``[api] base_url``), so the menu entry also works under a sub-path."""
+    return urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
+
+
+class GmcrmLeadLogPlugin(AirflowPlugin):
+    name = "gmcrm_lead_log"
+    fastapi_apps: list[Any] = [  # noqa: RUF012 - AirflowPlugin declares these as class attributes
+        {"app": create_app(), "url_prefix": MOUNT_PREFIX, "name": "gmcrm lead log"},
+    ]
+    external_views: list[Any] = [  # noqa: RUF012
+        {
+            "name": "Lead log",
+            "href": f"{_base_path()}{MOUNT_PREFIX}/lead-log",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": URL_ROUTE,
+        },
+    ]
