@@ -112,9 +112,6 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 -- A dealership's batch is small (about a hundred leads) against tables of millions: index probes
 -- always win, whatever statistics the planner holds for tables that grew since the last ANALYZE.
-SET enable_hashjoin = off
-SET enable_mergejoin = off
-SET enable_seqscan = off
 AS $$
 DECLARE
     n_read integer; n_created integer; n_updated integer; n_cust_created integer;

@@ -20,7 +20,14 @@ import pandas as pd
 import psycopg
 
 from gmcrm.gm_mapping import GmMapping
-from gmcrm.leads.transform import ContactSetting, DealerContext, UserRef, transform_leads
+from gmcrm.leads.transform import (
+    ContactSetting,
+    DealerContext,
+    TransformResult,
+    UserRef,
+    transform_leads,
+    transform_many,
+)
 from gmcrm.logs import get_logger
 
 log = get_logger(__name__)
@@ -96,41 +103,45 @@ class LoadResult:
         )
 
 
+def read_contexts(conn: psycopg.Connection[Any], dealer_codes: list[str]) -> dict[str, DealerContext]:
+    """The routing, receiving users and contact settings of many dealerships, in three queries."""
+    rows = conn.execute(
+        "SELECT dealer_code, routing, traffic_origin, vehicles_user_id, parts_user_id, service_user_id, "
+        "after_sales_user_id FROM gmcrm.dealership WHERE dealer_code = ANY(%s)",
+        (dealer_codes,),
+    ).fetchall()
+    user_ids = sorted({u for r in rows for u in r[3:] if u is not None})
+    departments = dict(conn.execute("SELECT id, department_id FROM dms.app_user WHERE id = ANY(%s)", (user_ids,)))
+    settings: dict[str, dict[str, ContactSetting]] = {}
+    for code, lead_type, ctype, subtype, dep in conn.execute(
+        "SELECT dealer_code, lead_type, contact_type, contact_subtype, department_id FROM gmcrm.contact_setting "
+        "WHERE dealer_code = ANY(%s)",
+        (dealer_codes,),
+    ):
+        settings.setdefault(code, {})[lead_type] = ContactSetting(ctype, subtype, dep)
+    contexts: dict[str, DealerContext] = {}
+    for code, routing, traffic_origin, *ids in rows:
+        users: dict[str, UserRef] = {}
+        for user_id, lead_types in zip(ids, USER_COLUMNS.values(), strict=True):
+            if user_id is not None:
+                for lead_type in lead_types:
+                    users[lead_type] = UserRef(id=int(user_id), department_id=departments.get(user_id))
+        contexts[code] = DealerContext(
+            dealer_code=code,
+            routing=routing,
+            traffic_origin=traffic_origin,
+            users=users,
+            contact_settings=settings.get(code, {}),
+        )
+    return contexts
+
+
 def read_context(conn: psycopg.Connection[Any], dealer_code: str) -> DealerContext:
-    """The dealership's routing, receiving users and contact settings."""
-    row = conn.execute(
-        "SELECT d.routing, d.traffic_origin, d.vehicles_user_id, d.parts_user_id, d.service_user_id, "
-        "d.after_sales_user_id FROM gmcrm.dealership d WHERE d.dealer_code = %s",
-        (dealer_code,),
-    ).fetchone()
-    if row is None:
+    """One dealership's context (see :func:`read_contexts`)."""
+    contexts = read_contexts(conn, [dealer_code])
+    if dealer_code not in contexts:
         raise DealershipNotFound(f"dealership {dealer_code} is not configured in gmcrm.dealership")
-    routing, traffic_origin, *user_ids = row
-    departments = dict(
-        conn.execute(
-            "SELECT id, department_id FROM dms.app_user WHERE id = ANY(%s)", ([u for u in user_ids if u],)
-        ).fetchall()
-    )
-    users: dict[str, UserRef] = {}
-    for user_id, lead_types in zip(user_ids, USER_COLUMNS.values(), strict=True):
-        if user_id is not None:
-            for lead_type in lead_types:
-                users[lead_type] = UserRef(id=int(user_id), department_id=departments.get(user_id))
-    settings = {
-        lead_type: ContactSetting(contact_type=ctype, contact_subtype=subtype, department_id=dep)
-        for lead_type, ctype, subtype, dep in conn.execute(
-            "SELECT lead_type, contact_type, contact_subtype, department_id FROM gmcrm.contact_setting "
-            "WHERE dealer_code = %s",
-            (dealer_code,),
-        ).fetchall()
-    }
-    return DealerContext(
-        dealer_code=dealer_code,
-        routing=routing,
-        traffic_origin=traffic_origin,
-        users=users,
-        contact_settings=settings,
-    )
+    return contexts[dealer_code]
 
 
 def read_staging(
@@ -211,21 +222,33 @@ def prepare_group(
     session's temporary tables, from which each dealership then loads in its own transaction."""
     started = time.perf_counter()
     raw = read_staging(conn, run_id, dealer_codes, mapping)
-    by_dealer = dict(tuple(raw.groupby("dealer_code", sort=False))) if len(raw) else {}
+    contexts = read_contexts(conn, dealer_codes)
     ready: list[str] = []
-    failed: list[tuple[str, BaseException]] = []
+    failed: list[tuple[str, BaseException]] = [
+        (code, DealershipNotFound(f"dealership {code} is not configured in gmcrm.dealership"))
+        for code in dealer_codes
+        if code not in contexts
+    ]
+    results: dict[str, TransformResult] = {}
+    try:
+        # One vectorised pass for the whole group: the per-call cost of pandas is paid once.
+        results = transform_many(raw[raw["dealer_code"].isin(list(contexts))], contexts, mapping)
+    except Exception:
+        log.exception("group transform failed; transforming dealership by dealership")
+        by_dealer = dict(tuple(raw.groupby("dealer_code", sort=False))) if len(raw) else {}
+        for code, ctx in contexts.items():
+            try:
+                results[code] = transform_leads(by_dealer.get(code, raw.iloc[0:0]), ctx, mapping)
+            except Exception as exc:  # recorded against this dealership; the others go on
+                log.exception("dealership %s: transform failed: %s", code, type(exc).__name__)
+                failed.append((code, exc))
     leads: list[pd.DataFrame] = []
     quarantine: list[pd.DataFrame] = []
     deleted: list[pd.DataFrame] = []
     for code in dealer_codes:
-        try:
-            ctx = read_context(conn, code)
-            result = transform_leads(by_dealer.get(code, raw.iloc[0:0]), ctx, mapping)
-        except Exception as exc:  # recorded against this dealership; the others go on
-            conn.rollback()
-            log.exception("dealership %s: transform failed: %s", code, type(exc).__name__)
-            failed.append((code, exc))
+        if code not in results:
             continue
+        result = results[code]
         leads.append(result.leads)
         quarantine.append(result.quarantine.assign(dealer_code=code))
         deleted.append(result.deleted.assign(dealer_code=code))
