@@ -1,4 +1,5 @@
-"""Leads from GM CRM into the DMS: the pure transform (``transform``); loading lives beside it."""
+"""Leads from GM CRM into the DMS: the pure transform (``transform``: ``transform_leads`` for one dealership,
+``transform_many`` for many in one pass); loading lives beside it."""
 
 from gmcrm.leads.transform import (
     DELETED_COLUMNS,
@@ -14,6 +15,7 @@ from gmcrm.leads.transform import (
     UserRef,
     salesforce_id18,
     transform_leads,
+    transform_many,
 )
 
 __all__ = [
@@ -30,4 +32,5 @@ __all__ = [
     "UserRef",
     "salesforce_id18",
     "transform_leads",
+    "transform_many",
 ]
