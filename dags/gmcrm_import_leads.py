@@ -22,33 +22,21 @@ No personal data or secrets reach the logs.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from gmcrm.assets import TRIGGER_OUTBOX
-
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "gmcrm-ops",
-    "retries": 3,
-    "retry_delay": timedelta(seconds=20),
-    "retry_exponential_backoff": True,
-    "max_retry_delay": timedelta(minutes=3),
-}
+from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES
 
 
 @dag(
     dag_id="gmcrm_import_leads",
-    schedule="*/5 * * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=4, seconds=30),
+    schedule=EVERY_5_MINUTES,
     tags=["gmcrm", "gm-crm", "leads", "import"],
-    default_args=DEFAULT_ARGS,
     doc_md=__doc__,
+    **COMMON_DAG_KWARGS,
     params={
         "dealer_codes": Param(
             [],
