@@ -151,7 +151,8 @@ def read_staging(
     records = [
         r[0]
         for r in conn.execute(
-            "SELECT record FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = ANY(%s) ORDER BY gm_modstamp",
+            "SELECT record FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = ANY(%s) "
+            "ORDER BY dealer_code, gm_modstamp",
             (run_id, dealer_codes),
         )
     ]
