@@ -77,8 +77,7 @@ def server_url() -> tuple[str, db.EmbeddedPostgres | None]:
     except psycopg.OperationalError:
         embedded = db.EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="gmcrm-bench-pg-")))
         embedded.start()
-        assert embedded._server is not None
-        return str(embedded._server.get_uri()), embedded
+        return embedded.server_url, embedded
 
 
 def fresh_db(server: str, name: str, codes: list[str]) -> str:

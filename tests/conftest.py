@@ -57,8 +57,7 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     embedded = db.EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
     embedded.start()
-    assert embedded._server is not None
-    yield str(embedded._server.get_uri())
+    yield embedded.server_url
     embedded.stop()
 
 

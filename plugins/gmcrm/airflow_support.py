@@ -12,7 +12,6 @@ from gmcrm.gm_client import GmClient
 
 DMS_CONN_ID = "dms_postgres"
 GM_CONN_ID = "gm_crm"
-ALERTS_CONN_ID = "gmcrm_alerts"
 # Dealerships per mapped import task: 1 (one per task) unless there are hundreds.
 DEALERS_PER_TASK_ENV = "GMCRM_DEALERS_PER_TASK"
 

@@ -168,19 +168,15 @@ def events_retry(
     dms_url: DmsUrl = None,
 ) -> None:
     """Put FAILED events back in the queue (after fixing the cause); the next send run takes them."""
-    from gmcrm.paths import named_queries
+    from gmcrm.sending import Sender, SendFilters
 
     if not outbox_ids and not all_failed:
         raise typer.BadParameter("give outbox ids or --all-failed")
+    filters = SendFilters(dealer_codes=[dealer_code] if dealer_code else None, outbox_ids=outbox_ids or None)
     with _connect(dms_url) as conn:
-        cur = conn.execute(
-            "UPDATE gmcrm.trigger_outbox SET status = 'PENDING', next_attempt_at = NULL "
-            "WHERE status = 'FAILED' AND (%s::bigint[] IS NULL OR id = ANY(%s::bigint[])) "
-            "AND (%s::text IS NULL OR dealer_code = %s::text)",
-            (outbox_ids or None, outbox_ids or None, dealer_code, dealer_code),
-        )
-        conn.execute(named_queries("send")["unblock"])
-    typer.echo(f"{cur.rowcount} event(s) back in the queue")
+        # The same requeue as a send run with retry_failed: the events behind them are unblocked too.
+        requeued = Sender(conn, None, filters=filters).prepare(retry_failed=True)
+    typer.echo(f"{requeued} event(s) back in the queue")
 
 
 @events_app.command("skip")

@@ -7,10 +7,7 @@ the command line, the demo and the tests use ``GMCRM_DMS_URL`` or the embedded s
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +28,6 @@ def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
     return psycopg.connect(url, **kwargs)
 
 
-@contextmanager
-def transaction(url: str) -> Iterator[psycopg.Connection[Any]]:
-    """One connection, one transaction: committed on success, rolled back on error."""
-    with psycopg.connect(url) as conn:
-        yield conn
-
-
 class EmbeddedPostgres:
     """A private PostgreSQL from PyPI (pgserver), for machines with no server at hand."""
 
@@ -54,6 +44,13 @@ class EmbeddedPostgres:
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
         ensure_database(self._server.get_uri(), EMBEDDED_DB_NAME)
         return str(self._server.get_uri(EMBEDDED_DB_NAME))
+
+    @property
+    def server_url(self) -> str:
+        """The server's own URL (database ``postgres``), for creating and dropping databases."""
+        if self._server is None:
+            raise RuntimeError("the embedded PostgreSQL is not started")
+        return str(self._server.get_uri())
 
     def stop(self) -> None:
         if self._server is not None:
@@ -80,14 +77,6 @@ def ensure_database(server_url: str, name: str) -> None:
 def drop_database(server_url: str, name: str) -> None:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def resolve_dms_url(embedded: EmbeddedPostgres | None = None) -> str:
-    """``GMCRM_DMS_URL`` when set, otherwise the embedded server (started on demand)."""
-    url = os.environ.get(DMS_URL_ENV)
-    if url:
-        return url
-    return (embedded or EmbeddedPostgres()).start()
 
 
 def redact_url(url: str) -> str:

@@ -30,10 +30,6 @@ class GmMapping:
     lookback_seconds: int
     max_dealers_per_query: int
 
-    @property
-    def lead_api_to_logical(self) -> dict[str, str]:
-        return {api: logical for logical, api in self.lead_fields.items()}
-
     def event_record(self, logical: dict[str, Any]) -> dict[str, Any]:
         """An event in logical names -> a Lead_Event__c record in API names (None values dropped)."""
         record: dict[str, Any] = {"attributes": {"type": self.event_object}}

@@ -117,9 +117,11 @@ class SendFilters:
     trigger_codes: list[str] | None = None
     occurred_from: datetime | None = None
     occurred_to: datetime | None = None
+    outbox_ids: list[int] | None = None
 
     def params(self) -> dict[str, Any]:
         return {
+            "outbox_ids": self.outbox_ids or None,
             "dealer_codes": self.dealer_codes or None,
             "lead_id": self.lead_id or None,
             "trigger_codes": [c.upper() for c in self.trigger_codes] if self.trigger_codes else None,

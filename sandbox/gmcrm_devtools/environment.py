@@ -68,7 +68,7 @@ def start(
     else:
         embedded = db.EmbeddedPostgres(state_dir / "pgdata")
         dms_url = embedded.start()
-        server_url = str(embedded._server.get_uri()) if embedded._server else dms_url
+        server_url = embedded.server_url
 
     airflow_home = state_dir / "airflow"
     airflow_home.mkdir(parents=True, exist_ok=True)

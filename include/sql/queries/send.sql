@@ -1,10 +1,12 @@
 -- Sending trigger events (gmcrm.sending). Named statements; parameters are psycopg named params.
 
 -- name: retry_failed
--- Put FAILED events back in the queue (within the filters) before a run: the backfill path.
+-- Put FAILED events back in the queue (within the filters) before a run: the backfill path, and
+-- `gmcrm events retry`.
 UPDATE gmcrm.trigger_outbox o
 SET status = 'PENDING', next_attempt_at = NULL, last_error = NULL, last_error_code = NULL
 WHERE o.status = 'FAILED'
+  AND (%(outbox_ids)s::bigint[] IS NULL OR o.id = ANY(%(outbox_ids)s::bigint[]))
   AND (%(dealer_codes)s::text[] IS NULL OR o.dealer_code = ANY(%(dealer_codes)s::text[]))
   AND (%(lead_id)s::text IS NULL OR o.lead_id = %(lead_id)s::text)
   AND (%(trigger_codes)s::text[] IS NULL OR o.trigger_code = ANY(%(trigger_codes)s::text[]))

@@ -40,7 +40,6 @@ class ExtractResult:
     records: int = 0
     per_dealer: dict[str, int] = field(default_factory=dict)
     watermark_candidates: dict[str, datetime] = field(default_factory=dict)
-    queries: int = 0
 
 
 def parse_sf_datetime(value: str | None) -> datetime | None:
@@ -79,7 +78,7 @@ def plan_reads(
 
 
 def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)] or []
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def build_queries(plan: ReadPlan, mapping: GmMapping) -> list[tuple[str, list[str]]]:
@@ -147,7 +146,6 @@ def extract_to_staging(
     wanted = set(codes)
     result = ExtractResult(per_dealer=dict.fromkeys(codes, 0))
     for soql, covered in build_queries(plan, mapping):
-        result.queries += 1
         chunk_max: datetime | None = None
         for page in client.query_pages(soql, include_deleted=True):
             rows: list[tuple[str, str, str, datetime | None, str]] = []

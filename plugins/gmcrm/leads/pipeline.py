@@ -111,6 +111,7 @@ def load_group(
     done: list[LoadResult] = []
     prepared = prepare_group(conn, group.run_id, group.dealer_codes, mapping)
     failed: list[tuple[str, BaseException]] = list(prepared.failed)
+    log.info("%d dealerships transformed in %.2fs", len(prepared.ready), prepared.transform_seconds)
     for code in prepared.ready:
         try:
             result = load_dealer(conn, code, group.run_id, api_calls=api_calls, api_remaining=api_remaining)
