@@ -7,6 +7,7 @@ cloned from a migrated template, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import uuid
@@ -55,6 +56,8 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if _answers(LOCAL_SERVER):
         yield LOCAL_SERVER
         return
+    # pgserver logs from an exit hook, after pytest has closed its capture streams.
+    logging.getLogger("pgserver").propagate = False
     embedded = db.EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
     embedded.start()
     yield embedded.server_url
