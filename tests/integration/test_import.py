@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, timedelta
 
 import psycopg
 import pytest
 
+from gmcrm.gm_mapping import load_mapping
+from gmcrm.leads import pipeline
+from gmcrm.leads.load import load_dealer, prepare_group
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.import_helpers import create_leads, fast_client, lead, one_client, rows, run_import, scalar, seed
 
@@ -214,9 +219,7 @@ def test_paging_over_2000_leads(dms: str, gm_sandbox: SandboxProcess) -> None:
     assert not failed
     assert summary.records == open_leads > 2000
     assert client.stats.by_kind == {"query": 1, "query_more": (open_leads - 1) // 2000}
-    loaded = scalar(dms, "SELECT count(*) FROM dms.contact") + scalar(
-        dms, "SELECT count(*) FROM gmcrm.lead_quarantine"
-    )
+    loaded = scalar(dms, "SELECT count(*) FROM dms.contact") + scalar(dms, "SELECT count(*) FROM gmcrm.lead_quarantine")
     assert loaded == open_leads
 
 
@@ -260,3 +263,57 @@ def test_a_dealership_failure_does_not_hold_up_the_others(dms: str, gm_sandbox: 
     # BR0003's lead is quarantined with a reason (or its load failed alone), never lost silently.
     quarantined = scalar(dms, "SELECT count(*) FROM gmcrm.lead_quarantine WHERE dealer_code = 'BR0003'")
     assert quarantined == 1 or [c for c, _ in failed] == ["BR0003"]
+
+
+def test_a_lead_whose_contact_was_deleted_gets_it_back_with_its_customer(dms: str, gm_sandbox: SandboxProcess) -> None:
+    created = create_leads(gm_sandbox, lead("BR0001"), lead("BR0001"))
+    client = fast_client()
+    run_import(dms, one_client(client))
+    target = created[0]["Id"]
+    before = _contact(dms, target)
+    with psycopg.connect(dms) as conn:  # someone removes the contact (and its events) in the DMS
+        conn.execute("DELETE FROM gmcrm.trigger_outbox WHERE lead_id = %s", (target,))
+        conn.execute("DELETE FROM dms.contact WHERE lead_id = %s", (target,))
+    _, done, failed = run_import(dms, one_client(client), full_resync=True)
+
+    assert not failed
+    after = _contact(dms, target)
+    assert after["id"] != before["id"]
+    assert after["customer_id"] == before["customer_id"]  # the customer the lead made, not a second one
+    assert scalar(dms, "SELECT count(*) FROM dms.customer") == 2
+    assert (
+        scalar(dms, "SELECT count(*) FROM gmcrm.trigger_outbox WHERE lead_id = %s AND trigger_code = 'LIM'", target)
+        == 1
+    )
+    assert sum(r.customers_matched for r in done) == 1
+
+
+def test_two_loads_of_one_dealership_at_once_make_each_contact_once(dms: str, gm_sandbox: SandboxProcess) -> None:
+    # Two runs overlap (a manual run beside the scheduled one): both prepared the same leads; the
+    # second load waits for the first, then finds the contacts made and only compares them.
+    create_leads(gm_sandbox, *(lead("BR0001", lead_type) for lead_type in ("NEW_VEHICLE", "PARTS", "SERVICE")))
+    client = fast_client()
+    mapping = load_mapping()
+    with psycopg.connect(dms) as a, psycopg.connect(dms) as b:
+        summary = pipeline.extract(a, "overlap", one_client(client), dealer_codes=["BR0001"])
+        assert summary.records == 3
+        prepare_group(a, "overlap", ["BR0001"], mapping)
+        prepare_group(b, "overlap", ["BR0001"], mapping)
+        with ThreadPoolExecutor(1) as pool:
+            with a.transaction():
+                a.execute("SELECT * FROM gmcrm.load_dealer('overlap', 'BR0001')")
+                second = pool.submit(load_dealer, b, "BR0001", "overlap")
+                time.sleep(0.3)
+                assert not second.done(), "the second load waits for the first"
+            result = second.result(timeout=30)
+
+    assert (result.contacts_created, result.customers_created, result.events_recorded) == (0, 0, 0)
+    assert scalar(dms, "SELECT count(*) FROM dms.contact WHERE dealer_code = 'BR0001'") == 3
+    assert (
+        scalar(
+            dms, "SELECT count(*) FROM dms.customer WHERE dealer_code = 'BR0001' AND created_from_lead_id IS NOT NULL"
+        )
+        == 3
+    )
+    assert scalar(dms, "SELECT count(*) FROM gmcrm.trigger_outbox WHERE trigger_code = 'LIM'") == 3
+    assert scalar(dms, "SELECT count(*) FROM dms.parts_counter_service") == 1
