@@ -18,6 +18,7 @@ from gmcrm.leads.transform import (
     Reason,
     TransformResult,
     UserRef,
+    transform_group,
     transform_leads,
     transform_many,
 )
@@ -117,6 +118,26 @@ def test_each_result_is_what_transform_leads_gives_for_the_dealers_rows(mapping:
     codes = {code for r in results.values() for code in r.quarantine["reason_code"]}
     assert {Reason.BAD_LEAD_ID, Reason.UNKNOWN_LEAD_TYPE, Reason.FIELD_TOO_LONG, Reason.NO_USER} <= codes
     assert Reason.NO_CONTACT_SETTING in codes
+
+
+def test_transform_group_is_transform_many_kept_whole(mapping: GmMapping) -> None:
+    raw = frame(*mixed_rows(seed=7))
+    whole = transform_group(raw, CONTEXTS, mapping)
+    results = transform_many(raw, CONTEXTS, mapping)
+    assert whole.codes == tuple(CONTEXTS)
+    assert whole.duplicates == {code: r.duplicates for code, r in results.items()}
+    for name in ("leads", "quarantine", "deleted"):
+        glued = pd.concat(
+            [
+                getattr(r, name) if name == "leads" else getattr(r, name).assign(dealer_code=code)
+                for code, r in results.items()
+            ],
+            ignore_index=True,
+        )
+        got = getattr(whole, name)
+        assert list(got["dealer_code"]) == list(glued["dealer_code"]), name  # dealership by dealership
+        pd.testing.assert_frame_equal(got, glued.astype(got.dtypes.to_dict()), check_like=True)
+    assert len(whole.quarantine) > 5 and len(whole.deleted) >= 5
 
 
 def test_rows_keep_their_input_order_within_a_dealership(mapping: GmMapping) -> None:

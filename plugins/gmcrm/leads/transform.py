@@ -732,6 +732,33 @@ def transform_many(
 
 
 @dataclass(frozen=True)
+class GroupResult:
+    """:func:`transform_group`'s result: what :func:`transform_many` gives, kept whole. Each frame holds
+    the rows of every dealership (dealership by dealership, input order within one) with a
+    ``dealer_code`` column; ``duplicates`` is per dealer code."""
+
+    codes: tuple[str, ...]
+    leads: pd.DataFrame
+    quarantine: pd.DataFrame
+    deleted: pd.DataFrame
+    duplicates: dict[str, int]
+
+
+def transform_group(raw: pd.DataFrame, contexts: Mapping[str, DealerContext], mapping: GmMapping) -> GroupResult:
+    """:func:`transform_many` without cutting the result by dealership, for a loader that puts the
+    whole group in one table anyway (cutting and gluing back cost as much as half the transform)."""
+    batch = _transform_batch(raw, contexts, mapping)
+    codes = np.asarray(batch.codes, dtype=object)
+    return GroupResult(
+        codes=batch.codes,
+        leads=batch.leads.reset_index(drop=True),
+        quarantine=batch.quarantine.reset_index(drop=True).assign(dealer_code=_string(codes[batch.quarantine_group])),
+        deleted=batch.deleted.assign(dealer_code=_string(codes[batch.deleted_group])),
+        duplicates=dict(zip(batch.codes, batch.duplicates, strict=True)),
+    )
+
+
+@dataclass(frozen=True)
 class _Batch:
     """What :func:`transform_many` returns, before it is cut by dealership: the rows of each frame
     dealership by dealership (``*_group``: each row's index into ``codes``), the duplicates per
