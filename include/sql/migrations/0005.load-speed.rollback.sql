@@ -1,5 +1,6 @@
 -- Back to the load function of 0003.
-CREATE OR REPLACE FUNCTION gmcrm.load_dealer(p_run_id text, p_dealer text)
+DROP FUNCTION IF EXISTS gmcrm.load_dealer(text, text, timestamptz, integer, integer);
+CREATE FUNCTION gmcrm.load_dealer(p_run_id text, p_dealer text)
 RETURNS TABLE (
     leads_read integer, contacts_created integer, contacts_updated integer, customers_created integer,
     customers_matched integer, quarantined integer, deleted integer, skipped_closed integer,

@@ -2,7 +2,7 @@
 
 Set-based throughout. A group's staged leads are read once and transformed with pandas; the
 result is COPYed into the session's temporary tables (no WAL), and each dealership is loaded by
-one call of the database function ``gmcrm.load_dealer`` (migration 0003): customers matched or
+one call of the database function ``gmcrm.load_dealer`` (migration 0005): customers matched or
 created, contacts upserted, LIM/LAT, parts counter services, quarantine, watermark and
 ``last_integration_at``, all in that dealership's transaction. Loading the same leads again
 changes nothing; a re-read lead changes only the GM columns.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -310,32 +310,23 @@ def load_dealer(
     api_calls: int | None = None,
     api_remaining: int | None = None,
 ) -> LoadResult:
-    """Load one prepared dealership in its own transaction: one database call, then the log row."""
+    """Load one prepared dealership in its own transaction: one statement, one round trip.
+
+    The database function does the whole load, writes the dealership's ``gmcrm.import_log`` row and
+    commits without waiting for the WAL flush (a crash loses at most the last loads, which the next
+    run makes again: loading is idempotent). It runs as a statement of its own (autocommit), so the
+    connection must not be inside a transaction."""
     started = time.perf_counter()
-    with conn.transaction():
-        # A commit need not wait for its WAL flush: a crash can only lose the last loads, watermark
-        # included, and the next run loads them again (loading is idempotent). Nothing is lost.
-        conn.execute("SET LOCAL synchronous_commit = off")
-        row = conn.execute("SELECT * FROM gmcrm.load_dealer(%s, %s)", (run_id, dealer_code)).fetchone()
-        assert row is not None
-        load = LoadResult(dealer_code, *(int(v) for v in row))
-        load.seconds = time.perf_counter() - started
-        counts = {k: v for k, v in asdict(load).items() if k not in ("dealer_code", "seconds")}
-        conn.execute(
-            "INSERT INTO gmcrm.import_log (run_id, dealer_code, started_at, "
-            + ", ".join(counts)
-            + ", api_calls, api_remaining) VALUES (%(run_id)s, %(dealer_code)s, coalesce(%(started_at)s, now()), "
-            + ", ".join(f"%({k})s" for k in counts)
-            + ", %(api_calls)s, %(api_remaining)s) ON CONFLICT (run_id, dealer_code) DO UPDATE SET "
-            + ", ".join(f"{k} = EXCLUDED.{k}" for k in counts)
-            + ", finished_at = now()",
-            {
-                "run_id": run_id,
-                "dealer_code": dealer_code,
-                **counts,
-                "started_at": started_at,
-                "api_calls": api_calls,
-                "api_remaining": api_remaining,
-            },
-        )
+    autocommit = conn.autocommit
+    conn.autocommit = True  # refused (ProgrammingError) inside a transaction
+    try:
+        row = conn.execute(
+            "SELECT * FROM gmcrm.load_dealer(%s, %s, %s, %s, %s)",
+            (run_id, dealer_code, started_at, api_calls, api_remaining),
+        ).fetchone()
+    finally:
+        conn.autocommit = autocommit
+    assert row is not None
+    load = LoadResult(dealer_code, *(int(v) for v in row))
+    load.seconds = time.perf_counter() - started
     return load
