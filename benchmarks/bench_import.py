@@ -195,12 +195,28 @@ NON_CONTACT = {
 }
 
 
-def _load_task(job: tuple[str, pipeline.DealerGroup]) -> tuple[list[Any], list[Any], float]:
-    """One mapped load task: its own process and connection."""
+def _backend_cpu(pid: int) -> float | None:
+    """CPU seconds used so far by a PostgreSQL backend of this machine (None for a remote server)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load_task(job: tuple[str, pipeline.DealerGroup]) -> tuple[list[Any], list[Any], float, float, float | None]:
+    """One mapped load task: its own process and connection. Returns what it loaded, its peak memory,
+    and the CPU seconds of the task and of its PostgreSQL backend."""
     url, group = job
+    cpu = time.process_time()
     with psycopg.connect(url) as conn:
+        pid = conn.info.backend_pid
+        backend = _backend_cpu(pid)
         done, failed = pipeline.load_group(conn, group, load_mapping())
-    return done, [(code, repr(exc)) for code, exc in failed], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        after = _backend_cpu(pid)
+    backend_cpu = after - backend if after is not None and backend is not None else None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return done, [(code, repr(exc)) for code, exc in failed], peak, time.process_time() - cpu, backend_cpu
 
 
 def main() -> None:
@@ -241,11 +257,15 @@ def main() -> None:
 
         # Separate processes, as Airflow runs mapped task instances.
         child_peak = 0.0
+        task_cpu = 0.0
+        backend_cpu: float | None = 0.0
         with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            for done, failed, peak_mb in pool.map(_load_task, [(url, g) for g in summary.groups]):
+            for done, failed, peak_mb, cpu, db_cpu in pool.map(_load_task, [(url, g) for g in summary.groups]):
                 assert not failed, failed
                 results += done
                 child_peak = max(child_peak, peak_mb)
+                task_cpu += cpu
+                backend_cpu = None if backend_cpu is None or db_cpu is None else backend_cpu + db_cpu
         load_s = time.perf_counter() - t1
         peak = rss.stop()
         read = sum(r.leads_read for r in results)
@@ -259,6 +279,13 @@ def main() -> None:
             f"transform + load: {read:,} leads in {load_s:.1f}s = {read / load_s:,.0f} leads/s "
             f"(target >= 20,000); {created:,} contacts created"
         )
+        if backend_cpu is not None:
+            per_lead = (backend_cpu + task_cpu) / read * 1e6
+            print(
+                f"CPU for transform + load: PostgreSQL backends {backend_cpu:.1f}s, Python tasks {task_cpu:.1f}s "
+                f"= {per_lead:.0f} us per lead ({os.cpu_count()} cores: at most "
+                f"{(os.cpu_count() or 1) * 1e6 / per_lead:,.0f} leads/s at this cost)"
+            )
         print(
             f"peak memory (RSS): extract process {peak:.0f} MB, each load task at most {child_peak:.0f} MB "
             "(target < 500 MB); "

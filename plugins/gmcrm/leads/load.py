@@ -180,7 +180,9 @@ def records_to_frame(records: list[dict[str, Any]], mapping: GmMapping) -> pd.Da
 def _column_values(series: pd.Series) -> list[Any]:
     # to_numpy with na_value turns pd.NA into None in C; timestamps become datetimes.
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return [None if pd.isna(v) else v.to_pydatetime() for v in series]
+        stamps = series.array.to_pydatetime().astype(object)
+        stamps[series.isna().to_numpy()] = None
+        return list(stamps)
     if series.dtype == object:
         return [None if v is None or v is pd.NA else v for v in series]
     return list(series.to_numpy(dtype=object, na_value=None))
