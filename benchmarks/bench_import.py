@@ -36,7 +36,7 @@ from gmcrm.airflow_support import postgres_conn_json  # noqa: E402
 from gmcrm.gm_client import GmClient  # noqa: E402
 from gmcrm.gm_mapping import load_mapping  # noqa: E402
 from gmcrm.leads import pipeline  # noqa: E402
-from gmcrm.leads.load import LOAD_COLUMNS, read_context, read_staging  # noqa: E402
+from gmcrm.leads.load import LOAD_COLUMNS, prepare_group, read_context, read_staging  # noqa: E402
 from gmcrm.leads.transform import transform_leads  # noqa: E402
 from gmcrm_sandbox.process import SandboxProcess  # noqa: E402
 
@@ -179,6 +179,53 @@ def naive_load(conn: psycopg.Connection[Any], lead: dict[str, Any]) -> None:
                         f"Cliente: {lead['customer_name']}. Lead ID {lead['lead_id']}.",
                     ),
                 )
+
+
+# ---------------------------------------------------------------------------------------------
+# The floor: only the rows every loadable lead writes (a customer, a contact, LIM and LAT), inserted
+# by one statement in one transaction, nothing else (no matching, no parts, no quarantine, no
+# per-dealership commits). What PostgreSQL needs per lead for the rows alone, with this schema's
+# indexes, foreign keys and generated keys, on this machine.
+
+FLOOR_SQL = """
+WITH c AS (
+    INSERT INTO dms.customer (dealer_code, name, person_type, document, email, phone, mobile_phone,
+                              created_from_lead_id)
+    SELECT dealer_code, customer_name, person_type, document, email, phone, mobile_phone, lead_id
+    FROM pg_temp.gmcrm_lead_rows WHERE is_open
+    RETURNING id, created_from_lead_id
+), ct AS (
+    INSERT INTO dms.contact (dealer_code, customer_id, lead_id, lead_type, department_id, contact_type,
+                             contact_subtype, description, traffic_origin, status, assigned_user_id,
+                             distribution_owner_user_id, interest_model, interest_model_year, interest_version,
+                             lead_source, lead_comments, gm_stage, gm_substage, gm_modstamp, gm_created_at)
+    SELECT l.dealer_code, c.id, l.lead_id, l.lead_type, l.department_id, l.contact_type, l.contact_subtype,
+           l.description, l.traffic_origin, l.status, l.assigned_user_id, l.distribution_owner_user_id,
+           l.interest_model, l.interest_model_year, l.interest_version, l.lead_source, l.lead_comments,
+           l.gm_stage, l.gm_substage, l.gm_modstamp, l.gm_created_at
+    FROM pg_temp.gmcrm_lead_rows l JOIN c ON c.created_from_lead_id = l.lead_id
+    RETURNING id, lead_id, dealer_code, status, assigned_user_id
+), ev AS (
+    INSERT INTO gmcrm.trigger_outbox (dealer_code, lead_id, contact_id, trigger_code, user_id, source_table,
+                                      source_id)
+    SELECT ct.dealer_code, ct.lead_id, ct.id, v.code, ct.assigned_user_id, 'dms.contact', ct.id
+    FROM ct CROSS JOIN (VALUES ('LIM'), ('LAT')) AS v(code) WHERE v.code = 'LIM' OR ct.status = 'IN_QUEUE'
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ct), (SELECT count(*) FROM ev)
+"""
+
+
+def floor_rate(url: str, run_id: str, codes: list[str]) -> tuple[int, int, float]:
+    """Leads per second of the bare inserts for the staged leads of ``codes`` (one process)."""
+    with psycopg.connect(url) as conn:
+        prepare_group(conn, run_id, codes, load_mapping())
+        leads = conn.execute("SELECT count(*) FROM pg_temp.gmcrm_lead_rows").fetchone()[0]  # type: ignore[index]
+        conn.execute("SET synchronous_commit = off")
+        started = time.perf_counter()
+        contacts, _events = conn.execute(FLOOR_SQL).fetchone()  # type: ignore[misc]
+        conn.commit()
+        return int(leads), int(contacts), time.perf_counter() - started
 
 
 NON_CONTACT = {
@@ -334,6 +381,23 @@ def main() -> None:
         print(
             f"the same, each commit waiting for the WAL flush: {len(fsync_rows):,} leads in {fsync_s:.1f}s = "
             f"{len(fsync_rows) / fsync_s:,.0f} leads/s (for reference)"
+        )
+
+        # The floor: the bare rows of 5,000 of the same leads in one statement, into a fresh database.
+        floor_codes = codes[: max(1, 5000 // args.leads_per_dealer)]
+        floor_url = fresh_db(server, "gmcrm_bench_floor", codes)
+        client3 = GmClient.direct(sandbox.instance_url, sandbox.client_id, sandbox.client_secret, sandbox.ca_bundle)
+        with psycopg.connect(floor_url) as conn:
+            pipeline.extract(
+                conn, "floor", lambda _c: client3, dealer_codes=floor_codes, since=datetime(2000, 1, 1, tzinfo=UTC)
+            )
+        floor_leads, floor_contacts, floor_s = floor_rate(floor_url, "floor", floor_codes)
+        floor = floor_leads / floor_s
+        print(
+            f"floor, the bare rows only (customer, contact, LIM, LAT; one statement, one transaction): "
+            f"{floor_leads:,} leads ({floor_contacts:,} contacts) in {floor_s:.2f}s = {floor:,.0f} leads/s in one "
+            f"process = {1e6 / floor:.0f} us of PostgreSQL per lead before any reading, matching or transform "
+            f"({os.cpu_count()} cores: at most {(os.cpu_count() or 1) * floor:,.0f} leads/s for these inserts alone)"
         )
 
         # Reference: the contact rows alone through the provider's PostgresHook.insert_rows.
