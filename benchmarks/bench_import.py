@@ -30,17 +30,19 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "sandbox")]
 
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
+from psycopg.rows import dict_row  # noqa: E402
 
 from gmcrm import db, dealerships, migrate  # noqa: E402
 from gmcrm.airflow_support import postgres_conn_json  # noqa: E402
 from gmcrm.gm_client import GmClient  # noqa: E402
 from gmcrm.gm_mapping import load_mapping  # noqa: E402
 from gmcrm.leads import pipeline  # noqa: E402
-from gmcrm.leads.load import LOAD_COLUMNS, prepare_group, read_context, read_staging  # noqa: E402
-from gmcrm.leads.transform import transform_leads  # noqa: E402
+from gmcrm.leads.load import LOAD_COLUMNS, prepare_group  # noqa: E402
 from gmcrm_sandbox.process import SandboxProcess  # noqa: E402
 
 LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Read every lead, closed ones too.
+EVER = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class PeakRss:
@@ -109,16 +111,17 @@ def fresh_db(server: str, name: str, codes: list[str]) -> str:
 # The naive baseline: one lead at a time, each in its own transaction, same matching, same rows.
 
 NAIVE_MATCH = [
-    ("document", "SELECT id FROM dms.customer WHERE dealer_code = %s AND document_key = %s ORDER BY id LIMIT 1"),
-    ("email_key", "SELECT id FROM dms.customer WHERE dealer_code = %s AND email_key = %s ORDER BY id LIMIT 1"),
+    ("lead_id", "SELECT id FROM dms.customer WHERE created_from_lead_id = %(v)s"),
+    ("document", "SELECT id FROM dms.customer WHERE dealer_code = %(d)s AND document_key = %(v)s ORDER BY id LIMIT 1"),
+    ("email_key", "SELECT id FROM dms.customer WHERE dealer_code = %(d)s AND email_key = %(v)s ORDER BY id LIMIT 1"),
     (
         "mobile_phone_key",
-        "SELECT id FROM dms.customer WHERE dealer_code = %s AND (mobile_phone_key = %s OR phone_key = %s) "
+        "SELECT id FROM dms.customer WHERE dealer_code = %(d)s AND (mobile_phone_key = %(v)s OR phone_key = %(v)s) "
         "ORDER BY id LIMIT 1",
     ),
     (
         "phone_key",
-        "SELECT id FROM dms.customer WHERE dealer_code = %s AND (phone_key = %s OR mobile_phone_key = %s) "
+        "SELECT id FROM dms.customer WHERE dealer_code = %(d)s AND (phone_key = %(v)s OR mobile_phone_key = %(v)s) "
         "ORDER BY id LIMIT 1",
     ),
 ]
@@ -133,8 +136,7 @@ def naive_load(conn: psycopg.Connection[Any], lead: dict[str, Any]) -> None:
         customer_id = None
         for key, query in NAIVE_MATCH:
             if lead[key] is not None:
-                params = (lead["dealer_code"], lead[key]) + ((lead[key],) if query.count("%s") == 3 else ())
-                row = conn.execute(query, params).fetchone()
+                row = conn.execute(query, {"d": lead["dealer_code"], "v": lead[key]}).fetchone()
                 if row:
                     customer_id = row[0]
                     break
@@ -176,7 +178,8 @@ def naive_load(conn: psycopg.Connection[Any], lead: dict[str, Any]) -> None:
                         lead["assigned_user_id"],
                         contact_id,
                         f"Novo Lead GM de Peças: atendimento balcão nº {pcs}",
-                        f"Cliente: {lead['customer_name']}. Lead ID {lead['lead_id']}.",
+                        f"Um Lead GM de Peças foi encaminhado para você. Cliente: {lead['customer_name']}. "
+                        f"Atendimento balcão nº {pcs} aberto em seu nome (Lead ID {lead['lead_id']}).",
                     ),
                 )
 
@@ -286,15 +289,17 @@ def main() -> None:
         print(f"sandbox with {total:,} leads up in {time.perf_counter() - started:.1f}s")
         url = fresh_db(server, "gmcrm_bench_import", codes)
         rss = PeakRss()
-        client = GmClient.direct(sandbox.instance_url, sandbox.client_id, sandbox.client_secret, sandbox.ca_bundle)
+
+        def new_client() -> GmClient:
+            return GmClient.direct(sandbox.instance_url, sandbox.client_id, sandbox.client_secret, sandbox.ca_bundle)
+
+        client = new_client()
         run_id = f"bench__{uuid.uuid4().hex[:8]}"
 
         # Extract: every lead (`since` far back, so closed ones are read too), streamed into staging.
         t0 = time.perf_counter()
         with psycopg.connect(url) as conn:
-            summary = pipeline.extract(
-                conn, run_id, lambda _c: client, since=datetime(2000, 1, 1, tzinfo=UTC), per_group=args.per_group
-            )
+            summary = pipeline.extract(conn, run_id, lambda _c: client, since=EVER, per_group=args.per_group)
         extract_s = time.perf_counter() - t0
         rss_after_extract = rss.now()
 
@@ -343,19 +348,21 @@ def main() -> None:
         # Baseline: a sample of the same leads, one at a time, into a fresh database.
         naive_url = fresh_db(server, "gmcrm_bench_naive", codes)
         sample_codes = codes[: max(1, -(-args.sample // args.leads_per_dealer))]
-        rows: list[dict[str, Any]] = []
         with psycopg.connect(url) as conn:
-            # Re-read the same GM records for the sample dealerships and transform them as the fast path did.
-            client2 = GmClient.direct(sandbox.instance_url, sandbox.client_id, sandbox.client_secret, sandbox.ca_bundle)
+            # Re-read the same GM records for the sample dealerships and transform them as the fast path does.
             pipeline.extract(
-                conn, "naive", lambda _c: client2, dealer_codes=sample_codes, since=datetime(2000, 1, 1, tzinfo=UTC)
+                conn,
+                "naive",
+                lambda _c: new_client(),
+                dealer_codes=sample_codes,
+                since=EVER,
             )
-            raw = read_staging(conn, "naive", sample_codes, mapping)
-            for code, part in raw.groupby("dealer_code"):
-                result = transform_leads(part, read_context(conn, str(code)), mapping)
-                frame = result.leads.astype(object).where(result.leads.notna(), None)
-                rows += frame.to_dict("records")
-        rows = rows[: args.sample]
+            prepare_group(conn, "naive", sample_codes, mapping)
+            with conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(
+                    "SELECT * FROM pg_temp.gmcrm_lead_rows ORDER BY dealer_code, gm_created_at, lead_id LIMIT %s",
+                    (args.sample,),
+                ).fetchall()
         with psycopg.connect(naive_url) as conn:
             # The same durability as the set-based load (commits do not wait for the WAL flush), so
             # that the ratio measures the way of loading, not the disk's fsync.
@@ -386,11 +393,8 @@ def main() -> None:
         # The floor: the bare rows of 5,000 of the same leads in one statement, into a fresh database.
         floor_codes = codes[: max(1, 5000 // args.leads_per_dealer)]
         floor_url = fresh_db(server, "gmcrm_bench_floor", codes)
-        client3 = GmClient.direct(sandbox.instance_url, sandbox.client_id, sandbox.client_secret, sandbox.ca_bundle)
         with psycopg.connect(floor_url) as conn:
-            pipeline.extract(
-                conn, "floor", lambda _c: client3, dealer_codes=floor_codes, since=datetime(2000, 1, 1, tzinfo=UTC)
-            )
+            pipeline.extract(conn, "floor", lambda _c: new_client(), dealer_codes=floor_codes, since=EVER)
         floor_leads, floor_contacts, floor_s = floor_rate(floor_url, "floor", floor_codes)
         floor = floor_leads / floor_s
         print(

@@ -80,7 +80,6 @@ def gmcrm_import_leads() -> None:
                 since=since,  # type: ignore[arg-type]
                 per_group=af.dealers_per_task(),
             )
-        ctx["ti"].xcom_push(key="api", value={"calls": summary.api_calls, "remaining": summary.api_remaining})
         return [g.to_dict() for g in summary.groups]
 
     @task(map_index_template="{{ dealer_label }}")
@@ -92,12 +91,9 @@ def gmcrm_import_leads() -> None:
 
         ctx = get_current_context()
         ctx["dealer_label"] = group["label"]  # type: ignore[typeddict-unknown-key]
-        api = ctx["ti"].xcom_pull(task_ids="extract_leads", key="api") or {}
         dealer_group = pipeline.DealerGroup(group["dealer_codes"], group["run_id"])
         with af.dms_connection() as conn:
-            _done, failed = pipeline.load_group(
-                conn, dealer_group, load_mapping(), api_calls=api.get("calls"), api_remaining=api.get("remaining")
-            )
+            _done, failed = pipeline.load_group(conn, dealer_group, load_mapping())
         if failed:
             codes = ", ".join(code for code, _ in failed)
             raise RuntimeError(f"load failed for {codes}; the other dealerships of this task loaded")

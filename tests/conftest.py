@@ -126,4 +126,3 @@ def dms_conn_env(dms_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """``dms_postgres`` points at this test's database."""
     monkeypatch.setenv("AIRFLOW_CONN_DMS_POSTGRES", postgres_conn_json(dms_url))
     return dms_url
-

@@ -265,8 +265,20 @@ def sandbox_cmd(
     raise typer.Exit(
         subprocess.call(
             [
-                sys.executable, "-m", "gmcrm_sandbox", "serve", "--port", str(port), "--dealers", str(dealers),
-                "--leads-per-dealer", str(leads_per_dealer), "--seed", str(seed), "--state-dir", state_dir,
+                sys.executable,
+                "-m",
+                "gmcrm_sandbox",
+                "serve",
+                "--port",
+                str(port),
+                "--dealers",
+                str(dealers),
+                "--leads-per-dealer",
+                str(leads_per_dealer),
+                "--seed",
+                str(seed),
+                "--state-dir",
+                state_dir,
             ]
         )
     )

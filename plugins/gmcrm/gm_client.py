@@ -345,4 +345,3 @@ class GmClient:
             self.stats.api_max = int(daily["Max"])
             self.stats.api_used = int(daily["Max"]) - int(daily["Remaining"])
         return limits
-

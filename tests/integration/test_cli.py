@@ -25,8 +25,16 @@ def test_db_upgrade_seed_and_dealerships(empty_db_url: str) -> None:
 
     # Adding a dealership is one command; it is enabled and picked up by the next run.
     _ok(
-        "dealership", "set", "BR0042", "--name", "Chevrolet Nova", "--routing", "distribution", "--enabled",
-        "--dms-url", empty_db_url,
+        "dealership",
+        "set",
+        "BR0042",
+        "--name",
+        "Chevrolet Nova",
+        "--routing",
+        "distribution",
+        "--enabled",
+        "--dms-url",
+        empty_db_url,
     )
     listing = _ok("dealership", "list", "--dms-url", empty_db_url)
     assert "BR0042" in listing and "DISTRIBUTION" in listing

@@ -252,17 +252,49 @@ def test_scenario_10_faults_during_import(dms: str, gm_sandbox: SandboxProcess) 
     assert scalar(dms, "SELECT count(*) FROM gmcrm.trigger_outbox WHERE trigger_code = 'LIM'") == 12
 
 
-def test_a_dealership_failure_does_not_hold_up_the_others(dms: str, gm_sandbox: SandboxProcess) -> None:
+def test_a_lead_of_a_dealership_without_contact_settings_is_quarantined(dms: str, gm_sandbox: SandboxProcess) -> None:
     create_leads(gm_sandbox, lead("BR0001"), lead("BR0003"))
-    with psycopg.connect(dms) as conn:  # BR0003 loses its contact settings: its load cannot work
+    with psycopg.connect(dms) as conn:
         conn.execute("DELETE FROM gmcrm.contact_setting WHERE dealer_code = 'BR0003'")
     _, done, failed = run_import(dms, one_client(fast_client()))
+
+    assert not failed
     assert [r.dealer_code for r in done if r.contacts_created] == ["BR0001"]
-    codes = {r[0] for r in rows(dms, "SELECT dealer_code FROM dms.contact")}
-    assert "BR0001" in codes
-    # BR0003's lead is quarantined with a reason (or its load failed alone), never lost silently.
-    quarantined = scalar(dms, "SELECT count(*) FROM gmcrm.lead_quarantine WHERE dealer_code = 'BR0003'")
-    assert quarantined == 1 or [c for c, _ in failed] == ["BR0003"]
+    assert rows(dms, "SELECT dealer_code, reason_code FROM gmcrm.lead_quarantine") == [("BR0003", "NO_CONTACT_SETTING")]
+
+
+def test_a_dealership_failure_does_not_hold_up_the_others(dms: str, gm_sandbox: SandboxProcess) -> None:
+    create_leads(gm_sandbox, lead("BR0001"), lead("BR0003"), lead("BR0003"))
+    with psycopg.connect(dms) as conn:  # a DMS rule refuses BR0003's contacts: its load fails in the database
+        conn.execute(
+            "CREATE FUNCTION public.refuse_br0003() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.dealer_code = 'BR0003' THEN RAISE EXCEPTION 'BR0003 is closed for maintenance'; END IF; "
+            "RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse_br0003 BEFORE INSERT ON dms.contact "
+            "FOR EACH ROW EXECUTE FUNCTION public.refuse_br0003()"
+        )
+    _, done, failed = run_import(dms, one_client(fast_client()))
+
+    assert [(code, "closed for maintenance" in str(exc)) for code, exc in failed] == [("BR0003", True)]
+    assert [r.dealer_code for r in done if r.contacts_created] == ["BR0001"]
+    assert rows(dms, "SELECT dealer_code, count(*) FROM dms.contact GROUP BY 1") == [("BR0001", 1)]
+    # Nothing of BR0003's transaction stayed: no customer, no event, no log line, watermark and staging as before.
+    assert scalar(dms, "SELECT count(*) FROM dms.customer WHERE dealer_code = 'BR0003'") == 0
+    assert scalar(dms, "SELECT count(*) FROM gmcrm.trigger_outbox WHERE dealer_code = 'BR0003'") == 0
+    assert scalar(dms, "SELECT count(*) FROM gmcrm.import_log WHERE dealer_code = 'BR0003'") == 0
+    assert scalar(dms, "SELECT count(*) FROM gmcrm.import_watermark WHERE dealer_code = 'BR0003'") == 0
+    assert scalar(dms, "SELECT count(*) FROM gmcrm.lead_staging WHERE dealer_code = 'BR0003'") == 2
+
+    with psycopg.connect(dms) as conn:  # the rule goes; the next run loads BR0003's leads
+        conn.execute("DROP TRIGGER refuse_br0003 ON dms.contact")
+    _, done, failed = run_import(dms, one_client(fast_client()))
+    assert not failed
+    assert rows(dms, "SELECT dealer_code, count(*) FROM dms.contact GROUP BY 1 ORDER BY 1") == [
+        ("BR0001", 1),
+        ("BR0003", 2),
+    ]
 
 
 def test_a_lead_whose_contact_was_deleted_gets_it_back_with_its_customer(dms: str, gm_sandbox: SandboxProcess) -> None:
@@ -317,3 +349,31 @@ def test_two_loads_of_one_dealership_at_once_make_each_contact_once(dms: str, gm
     )
     assert scalar(dms, "SELECT count(*) FROM gmcrm.trigger_outbox WHERE trigger_code = 'LIM'") == 3
     assert scalar(dms, "SELECT count(*) FROM dms.parts_counter_service") == 1
+
+
+def test_a_dealer_code_written_in_other_case_at_gm_is_that_dealerships(dms: str, gm_sandbox: SandboxProcess) -> None:
+    # SOQL's IN ignores case, so GM returns it; dropping it would also move the watermark past it.
+    created = create_leads(gm_sandbox, lead("br0001"), lead("BR0001"))
+    summary, done, failed = run_import(dms, one_client(fast_client()))
+
+    assert not failed and summary.records == 2
+    assert {_contact(dms, c["Id"])["dealer_code"] for c in created} == {"BR0001"}
+    assert sum(r.contacts_created for r in done if r.dealer_code == "BR0001") == 2
+
+
+def test_each_dealership_logs_the_api_calls_of_its_own_gm_connection(dms: str, gm_sandbox: SandboxProcess) -> None:
+    create_leads(gm_sandbox, lead("BR0001"), lead("BR0003"))
+    with psycopg.connect(dms) as conn:
+        conn.execute("UPDATE gmcrm.dealership SET gm_conn_id = 'gm_crm_other' WHERE dealer_code = 'BR0003'")
+    clients = {"gm_crm": fast_client(), "gm_crm_other": fast_client()}
+    clients["gm_crm"].limits()  # this connection has made one call more
+    summary, done, failed = run_import(dms, clients.__getitem__)
+
+    assert not failed
+    assert summary.api_calls == sum(c.stats.calls for c in clients.values())
+    logged = dict(
+        rows(dms, "SELECT dealer_code, api_calls FROM gmcrm.import_log WHERE dealer_code IN ('BR0001', 'BR0003')")
+    )
+    assert logged == {"BR0001": clients["gm_crm"].stats.calls, "BR0003": clients["gm_crm_other"].stats.calls}
+    assert logged["BR0001"] == logged["BR0003"] + 1
+    assert {r.dealer_code: r.api_calls for r in done if r.dealer_code in logged} == logged

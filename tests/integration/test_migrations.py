@@ -60,9 +60,24 @@ def test_contact_columns_of_the_spec_exist(dms_url: str) -> None:
             )
         }
     expected = {
-        "id", "dealer_code", "customer_id", "lead_id", "lead_type", "department_id", "contact_type",
-        "contact_subtype", "description", "traffic_origin", "status", "assigned_user_id",
-        "distribution_owner_user_id", "gm_stage", "gm_substage", "gm_modstamp", "created_at",
-        "updated_at", "gm_deleted_at",
+        "id",
+        "dealer_code",
+        "customer_id",
+        "lead_id",
+        "lead_type",
+        "department_id",
+        "contact_type",
+        "contact_subtype",
+        "description",
+        "traffic_origin",
+        "status",
+        "assigned_user_id",
+        "distribution_owner_user_id",
+        "gm_stage",
+        "gm_substage",
+        "gm_modstamp",
+        "created_at",
+        "updated_at",
+        "gm_deleted_at",
     }
     assert expected <= cols

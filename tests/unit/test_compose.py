@@ -17,8 +17,15 @@ def test_services_of_the_production_shape() -> None:
     spec = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
     services = spec["services"]
     for name in (
-        "postgres", "redis", "dms", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-        "airflow-worker", "airflow-triggerer", "airflow-init",
+        "postgres",
+        "redis",
+        "dms",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-worker",
+        "airflow-triggerer",
+        "airflow-init",
     ):
         assert name in services, name
     env = spec["x-airflow-common"]["environment"]

@@ -1,5 +1,5 @@
 -- Back to the load function of 0003.
-DROP FUNCTION IF EXISTS gmcrm.load_dealer(text, text, timestamptz, integer, integer);
+DROP FUNCTION IF EXISTS gmcrm.load_dealer(text, text);
 CREATE FUNCTION gmcrm.load_dealer(p_run_id text, p_dealer text)
 RETURNS TABLE (
     leads_read integer, contacts_created integer, contacts_updated integer, customers_created integer,

@@ -12,26 +12,24 @@
 -- - Re-read leads are updated through the contact ids found on the lead_id index, so that the plan
 --   never turns into a scan of dms.contact when its statistics are stale.
 -- - One round trip per dealership: the function also writes the dealership's gmcrm.import_log row
---   and sets its own transaction's synchronous_commit, so that the caller runs it as a statement of
---   its own (autocommit) instead of BEGIN, SET, SELECT, INSERT, COMMIT (about 0.4 ms each here).
+--   (with the API calls of its GM connection, from gmcrm.import_batch) and sets its own transaction's
+--   synchronous_commit, so that the caller runs it as a statement of its own (autocommit) instead of
+--   BEGIN, SET, SELECT, INSERT, COMMIT (about 0.4 ms each here).
 
 DROP FUNCTION gmcrm.load_dealer(text, text);
 
-CREATE FUNCTION gmcrm.load_dealer(
-    p_run_id text, p_dealer text,
-    p_started_at timestamptz DEFAULT NULL, p_api_calls integer DEFAULT NULL, p_api_remaining integer DEFAULT NULL
-)
+CREATE FUNCTION gmcrm.load_dealer(p_run_id text, p_dealer text)
 RETURNS TABLE (
     leads_read integer, contacts_created integer, contacts_updated integer, customers_created integer,
     customers_matched integer, quarantined integer, deleted integer, skipped_closed integer,
-    events_recorded integer
+    events_recorded integer, api_calls integer, api_remaining integer
 )
 LANGUAGE plpgsql
 AS $$
 DECLARE
     n_read integer; n_created integer; n_updated integer; n_cust_created integer;
     n_matched integer; n_quarantined integer; n_deleted integer; n_skipped integer;
-    n_events integer; n_mails integer; v_known bigint[];
+    n_events integer; n_mails integer; v_known bigint[]; v_batch gmcrm.import_batch;
 BEGIN
     -- A commit need not wait for its WAL flush: a crash can only lose the last loads, watermark
     -- included, and the next run loads them again (loading is idempotent). Nothing is lost.
@@ -141,7 +139,6 @@ BEGIN
         INSERT INTO dms.parts_counter_service (dealer_code, contact_id, customer_id, salesperson_user_id)
         SELECT dealer_code, id, customer_id, assigned_user_id
         FROM ins_contact WHERE status = 'IN_QUEUE' AND lead_type = 'PARTS'
-        ON CONFLICT (contact_id) DO NOTHING
         RETURNING id, contact_id, salesperson_user_id, dealer_code, customer_id
     ), mailed AS (
         INSERT INTO dms.internal_mail (dealer_code, to_user_id, contact_id, subject, body)
@@ -155,9 +152,8 @@ BEGIN
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM ins_contact),
-           (SELECT count(DISTINCT r.customer_ref) FROM resolved r JOIN ins_contact c USING (lead_id)
-            WHERE r.matched_id IS NULL),
-           (SELECT count(*) FROM resolved r JOIN ins_contact c USING (lead_id) WHERE r.matched_id IS NOT NULL),
+           (SELECT count(*) FROM ins_customer),
+           (SELECT count(*) FROM resolved WHERE matched_id IS NOT NULL),
            (SELECT count(*) FROM src WHERE NOT is_open AND is_new),
            (SELECT count(*) FROM ins_events),
            (SELECT count(*) FROM mailed)
@@ -182,10 +178,12 @@ BEGIN
        OR gmcrm.lead_quarantine.resolved_at IS NOT NULL;
     SELECT count(*) INTO n_quarantined FROM pg_temp.gmcrm_quarantine_rows WHERE dealer_code = p_dealer;
 
+    -- What the extract saw for this dealership: its watermark candidate and its GM connection's calls.
+    SELECT * INTO v_batch FROM gmcrm.import_batch WHERE run_id = p_run_id AND dealer_code = p_dealer;
+
     -- The watermark and Data da Última Integração move with this transaction, or not at all.
     INSERT INTO gmcrm.import_watermark (dealer_code, gm_modstamp)
-    SELECT dealer_code, watermark_candidate FROM gmcrm.import_batch
-    WHERE run_id = p_run_id AND dealer_code = p_dealer AND watermark_candidate IS NOT NULL
+    SELECT p_dealer, v_batch.watermark_candidate WHERE v_batch.watermark_candidate IS NOT NULL
     ON CONFLICT (dealer_code) DO UPDATE
     SET gm_modstamp = greatest(gmcrm.import_watermark.gm_modstamp, EXCLUDED.gm_modstamp), updated_at = now();
     UPDATE gmcrm.dealership SET last_integration_at = now() WHERE dealer_code = p_dealer;
@@ -197,9 +195,8 @@ BEGIN
                                        contacts_updated, customers_created, customers_matched, quarantined,
                                        deleted, skipped_closed, events_recorded, api_calls, api_remaining,
                                        finished_at)
-    VALUES (p_run_id, p_dealer, coalesce(p_started_at, now()), n_read, n_created, n_updated, n_cust_created,
-            n_matched, n_quarantined, n_deleted, n_skipped, n_events, p_api_calls, p_api_remaining,
-            clock_timestamp())
+    VALUES (p_run_id, p_dealer, now(), n_read, n_created, n_updated, n_cust_created, n_matched, n_quarantined,
+            n_deleted, n_skipped, n_events, v_batch.api_calls, v_batch.api_remaining, clock_timestamp())
     ON CONFLICT (run_id, dealer_code) DO UPDATE
     SET leads_read = EXCLUDED.leads_read, contacts_created = EXCLUDED.contacts_created,
         contacts_updated = EXCLUDED.contacts_updated, customers_created = EXCLUDED.customers_created,
@@ -210,6 +207,6 @@ BEGIN
 
     -- LIM and LAT are both events; mails are not.
     RETURN QUERY SELECT n_read, n_created, n_updated, n_cust_created, n_matched, n_quarantined, n_deleted,
-                        n_skipped, n_events;
+                        n_skipped, n_events, v_batch.api_calls, v_batch.api_remaining;
 END
 $$;

@@ -143,7 +143,9 @@ def extract_to_staging(
         since=since,
     )
     f = mapping.lead_fields
-    wanted = set(codes)
+    # SOQL's IN compares without case: a record written 'br0001 ' at GM is BR0001's. It is staged
+    # under the dealership's own code (the transform compares the same way), never dropped.
+    wanted = {code.strip().casefold(): code for code in codes}
     result = ExtractResult(per_dealer=dict.fromkeys(codes, 0))
     for soql, covered in build_queries(plan, mapping):
         chunk_max: datetime | None = None
@@ -155,10 +157,11 @@ def extract_to_staging(
                 stamp = parse_sf_datetime(record.get(f["modstamp"]))
                 if stamp is not None and (chunk_max is None or stamp > chunk_max):
                     chunk_max = stamp
-                if dealer not in wanted:
+                code = wanted.get(dealer.strip().casefold()) if isinstance(dealer, str) else None
+                if code is None:
                     continue
-                rows.append((run_id, dealer, record[f["lead_id"]], stamp, json.dumps(record, ensure_ascii=False)))
-                result.per_dealer[dealer] += 1
+                rows.append((run_id, code, record[f["lead_id"]], stamp, json.dumps(record, ensure_ascii=False)))
+                result.per_dealer[code] += 1
             _copy_page(conn, rows)
             result.records += len(rows)
         # Every dealership of this query has been read up to the newest stamp the query saw,

@@ -13,65 +13,27 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import msgspec
 import pandas as pd
 import psycopg
+from psycopg.rows import dict_row
 
 from gmcrm.gm_mapping import GmMapping
 from gmcrm.leads.transform import (
-    ContactSetting,
+    LEAD_COLUMNS,
     DealerContext,
-    UserRef,
+    GroupResult,
     transform_group,
-    transform_leads,
 )
 from gmcrm.logs import get_logger
 
 log = get_logger(__name__)
 
-LOAD_COLUMNS: tuple[str, ...] = (
-    "lead_id",
-    "dealer_code",
-    "lead_type",
-    "is_open",
-    "customer_name",
-    "person_type",
-    "document",
-    "email",
-    "email_key",
-    "phone",
-    "phone_key",
-    "mobile_phone",
-    "mobile_phone_key",
-    "contact_type",
-    "contact_subtype",
-    "department_id",
-    "traffic_origin",
-    "status",
-    "assigned_user_id",
-    "distribution_owner_user_id",
-    "description",
-    "interest_model",
-    "interest_model_year",
-    "interest_version",
-    "lead_source",
-    "lead_comments",
-    "gm_stage",
-    "gm_substage",
-    "gm_modstamp",
-    "gm_created_at",
-)
+# The temporary table's columns: the transform's lead columns (the row type gmcrm.lead_row).
+LOAD_COLUMNS: tuple[str, ...] = tuple(LEAD_COLUMNS)
 QUARANTINE_JSON_COLUMNS = ("lead_id", "reason_code", "reason", "raw_record", "gm_modstamp")
-VEHICLE_TYPES = ("NEW_VEHICLE", "USED_VEHICLE")
-USER_COLUMNS = {
-    "vehicles_user_id": VEHICLE_TYPES,
-    "parts_user_id": ("PARTS",),
-    "service_user_id": ("SERVICE",),
-    "after_sales_user_id": ("AFTER_SALES",),
-}
 
 
 class DealershipNotFound(LookupError):
@@ -90,6 +52,9 @@ class LoadResult:
     deleted: int = 0
     skipped_closed: int = 0
     events_recorded: int = 0
+    #: The GM API calls of this run's extract for the dealership's GM connection, and what was left.
+    api_calls: int | None = None
+    api_remaining: int | None = None
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -99,49 +64,32 @@ class LoadResult:
             f"{self.contacts_updated} updated, customers {self.customers_created} created / "
             f"{self.customers_matched} matched, {self.quarantined} quarantined, {self.deleted} deleted at GM, "
             f"{self.skipped_closed} closed before import, {self.events_recorded} events recorded, "
-            f"{self.seconds:.2f}s"
+            f"{self.seconds:.2f}s; {self.api_calls} API calls used, {self.api_remaining} remaining"
         )
 
 
 def read_contexts(conn: psycopg.Connection[Any], dealer_codes: list[str]) -> dict[str, DealerContext]:
     """The routing, receiving users and contact settings of many dealerships, in three queries."""
-    rows = conn.execute(
-        "SELECT dealer_code, routing, traffic_origin, vehicles_user_id, parts_user_id, service_user_id, "
-        "after_sales_user_id FROM gmcrm.dealership WHERE dealer_code = ANY(%s)",
-        (dealer_codes,),
-    ).fetchall()
-    user_ids = sorted({u for r in rows for u in r[3:] if u is not None})
+    with conn.cursor(row_factory=dict_row) as cur:
+        dealerships = cur.execute(
+            "SELECT dealer_code, routing, traffic_origin, vehicles_user_id, parts_user_id, service_user_id, "
+            "after_sales_user_id FROM gmcrm.dealership WHERE dealer_code = ANY(%s)",
+            (dealer_codes,),
+        ).fetchall()
+        settings = cur.execute(
+            "SELECT dealer_code, lead_type, contact_type, contact_subtype, department_id FROM gmcrm.contact_setting "
+            "WHERE dealer_code = ANY(%s)",
+            (dealer_codes,),
+        ).fetchall()
+    user_ids = sorted({v for d in dealerships for k, v in d.items() if k.endswith("_user_id") and v is not None})
     departments = dict(conn.execute("SELECT id, department_id FROM dms.app_user WHERE id = ANY(%s)", (user_ids,)))
-    settings: dict[str, dict[str, ContactSetting]] = {}
-    for code, lead_type, ctype, subtype, dep in conn.execute(
-        "SELECT dealer_code, lead_type, contact_type, contact_subtype, department_id FROM gmcrm.contact_setting "
-        "WHERE dealer_code = ANY(%s)",
-        (dealer_codes,),
-    ):
-        settings.setdefault(code, {})[lead_type] = ContactSetting(ctype, subtype, dep)
-    contexts: dict[str, DealerContext] = {}
-    for code, routing, traffic_origin, *ids in rows:
-        users: dict[str, UserRef] = {}
-        for user_id, lead_types in zip(ids, USER_COLUMNS.values(), strict=True):
-            if user_id is not None:
-                for lead_type in lead_types:
-                    users[lead_type] = UserRef(id=int(user_id), department_id=departments.get(user_id))
-        contexts[code] = DealerContext(
-            dealer_code=code,
-            routing=routing,
-            traffic_origin=traffic_origin,
-            users=users,
-            contact_settings=settings.get(code, {}),
-        )
-    return contexts
-
-
-def read_context(conn: psycopg.Connection[Any], dealer_code: str) -> DealerContext:
-    """One dealership's context (see :func:`read_contexts`)."""
-    contexts = read_contexts(conn, [dealer_code])
-    if dealer_code not in contexts:
-        raise DealershipNotFound(f"dealership {dealer_code} is not configured in gmcrm.dealership")
-    return contexts[dealer_code]
+    by_dealer: dict[str, list[dict[str, Any]]] = {}
+    for row in settings:
+        by_dealer.setdefault(row["dealer_code"], []).append(row)
+    return {
+        d["dealer_code"]: DealerContext.from_dicts(d, departments, by_dealer.get(d["dealer_code"], ()))
+        for d in dealerships
+    }
 
 
 def read_staging(
@@ -253,48 +201,40 @@ def prepare_group(
     """Read the group's staged leads once, transform them with pandas, and COPY the result into the
     session's temporary tables, from which each dealership then loads in its own transaction."""
     started = time.perf_counter()
-    raw = read_staging(conn, run_id, dealer_codes, mapping)
     contexts = read_contexts(conn, dealer_codes)
-    ready: list[str] = []
     failed: list[tuple[str, BaseException]] = [
         (code, DealershipNotFound(f"dealership {code} is not configured in gmcrm.dealership"))
         for code in dealer_codes
         if code not in contexts
     ]
-    leads: list[pd.DataFrame] = []
-    quarantine: list[pd.DataFrame] = []
-    deleted: list[pd.DataFrame] = []
+    # Staging holds each record under its dealership's own code (however GM wrote it), so this is
+    # exactly the configured dealerships' leads.
+    raw = read_staging(conn, run_id, list(contexts), mapping)
+    parts: list[GroupResult] = []
     try:
         # One vectorised pass for the whole group: the per-call cost of pandas is paid once, and the
         # result stays one frame per table (the temporary tables hold the whole group anyway).
-        whole = transform_group(raw[raw["dealer_code"].isin(list(contexts))], contexts, mapping)
-        leads, quarantine, deleted = [whole.leads], [whole.quarantine], [whole.deleted]
-        ready = [code for code in dealer_codes if code in contexts]
+        parts.append(transform_group(raw, contexts, mapping))
     except Exception:
         log.exception("group transform failed; transforming dealership by dealership")
-        by_dealer = dict(tuple(raw.groupby("dealer_code", sort=False))) if len(raw) else {}
-        for code in dealer_codes:
-            if code not in contexts:
-                continue
+        staged_as = raw["dealer_code"].str.strip().str.casefold()
+        for code, ctx in contexts.items():
             try:
-                result = transform_leads(by_dealer.get(code, raw.iloc[0:0]), contexts[code], mapping)
+                parts.append(transform_group(raw[staged_as == code.casefold()], {code: ctx}, mapping))
             except Exception as exc:  # recorded against this dealership; the others go on
                 log.exception("dealership %s: transform failed: %s", code, type(exc).__name__)
                 failed.append((code, exc))
-                continue
-            leads.append(result.leads)
-            quarantine.append(result.quarantine.assign(dealer_code=code))
-            deleted.append(result.deleted.assign(dealer_code=code))
-            ready.append(code)
+    ready = [code for part in parts for code in part.codes]
     _reset_temp_tables(conn)
     if ready:
-        q = _whole(quarantine)
+        q = _whole([part.quarantine for part in parts])
         q["raw_record"] = [json.dumps(r, ensure_ascii=False, default=str) for r in q["raw_record"]]
         columns = list(LOAD_COLUMNS)
         lead_types = _column_types(conn, "pg_temp.gmcrm_lead_rows", columns)
-        _copy(conn, "pg_temp.gmcrm_lead_rows", columns, _whole(leads), lead_types)
+        _copy(conn, "pg_temp.gmcrm_lead_rows", columns, _whole([part.leads for part in parts]), lead_types)
         _copy(conn, "pg_temp.gmcrm_quarantine_rows", ["dealer_code", *QUARANTINE_JSON_COLUMNS], q)
-        _copy(conn, "pg_temp.gmcrm_deleted_rows", ["dealer_code", "lead_id", "gm_modstamp"], _whole(deleted))
+        deleted = _whole([part.deleted for part in parts])
+        _copy(conn, "pg_temp.gmcrm_deleted_rows", ["dealer_code", "lead_id", "gm_modstamp"], deleted)
         for table in TEMP_TABLES:
             # Real row counts and the dealer_code distribution (index probes, not hash scans); the
             # other columns' statistics are never used and cost more than the rest of the step.
@@ -303,15 +243,7 @@ def prepare_group(
     return PreparedGroup(ready, failed, time.perf_counter() - started)
 
 
-def load_dealer(
-    conn: psycopg.Connection[Any],
-    dealer_code: str,
-    run_id: str,
-    *,
-    started_at: datetime | None = None,
-    api_calls: int | None = None,
-    api_remaining: int | None = None,
-) -> LoadResult:
+def load_dealer(conn: psycopg.Connection[Any], dealer_code: str, run_id: str) -> LoadResult:
     """Load one prepared dealership in its own transaction: one statement, one round trip.
 
     The database function does the whole load, writes the dealership's ``gmcrm.import_log`` row and
@@ -322,13 +254,9 @@ def load_dealer(
     autocommit = conn.autocommit
     conn.autocommit = True  # refused (ProgrammingError) inside a transaction
     try:
-        row = conn.execute(
-            "SELECT * FROM gmcrm.load_dealer(%s, %s, %s, %s, %s)",
-            (run_id, dealer_code, started_at, api_calls, api_remaining),
-        ).fetchone()
+        with conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute("SELECT * FROM gmcrm.load_dealer(%s, %s)", (run_id, dealer_code)).fetchone()
     finally:
         conn.autocommit = autocommit
     assert row is not None
-    load = LoadResult(dealer_code, *(int(v) for v in row))
-    load.seconds = time.perf_counter() - started
-    return load
+    return LoadResult(dealer_code, **row, seconds=time.perf_counter() - started)

@@ -43,9 +43,8 @@ def group_dealers(codes: list[str], per_group: int, run_id: str) -> list[DealerG
 class ExtractSummary:
     groups: list[DealerGroup]
     records: int
+    #: Over every GM connection (each dealership's own connection's figures go to its import_log row).
     api_calls: int
-    api_remaining: int | None
-    per_dealer: dict[str, int]
     stopped: str | None = None
 
 
@@ -63,8 +62,7 @@ def extract(
     dealers: list[Dealership] = list_dealerships(conn, dealer_codes or None, enabled_only=True)
     clear_run(conn, run_id)
     purge_old_staging(conn)
-    records, calls, remaining = 0, 0, None
-    per_dealer: dict[str, int] = {}
+    records, calls = 0, 0
     stopped: list[str] = []
     loadable: list[str] = []
     for conn_id, members in group_by_connection(dealers).items():
@@ -80,8 +78,6 @@ def extract(
         loadable += [d.dealer_code for d in members]
         records += result.records
         calls += client.stats.calls
-        remaining = client.stats.api_remaining
-        per_dealer.update(result.per_dealer)
         log.info(
             "GM connection %s: %d dealerships, %d leads staged, %s",
             conn_id,
@@ -93,19 +89,12 @@ def extract(
         group_dealers(loadable, per_group, run_id),
         records,
         calls,
-        remaining,
-        per_dealer,
         "; ".join(stopped) or None,
     )
 
 
 def load_group(
-    conn: psycopg.Connection[Any],
-    group: DealerGroup,
-    mapping: Any,
-    *,
-    api_calls: int | None = None,
-    api_remaining: int | None = None,
+    conn: psycopg.Connection[Any], group: DealerGroup, mapping: Any
 ) -> tuple[list[LoadResult], list[tuple[str, BaseException]]]:
     """Load each dealership of the group in its own transaction; one's failure never holds up the others."""
     done: list[LoadResult] = []
@@ -114,12 +103,12 @@ def load_group(
     log.info("%d dealerships transformed in %.2fs", len(prepared.ready), prepared.transform_seconds)
     for code in prepared.ready:
         try:
-            result = load_dealer(conn, code, group.run_id, api_calls=api_calls, api_remaining=api_remaining)
+            result = load_dealer(conn, code, group.run_id)
         except Exception as exc:  # recorded against that dealership; the rest of the group loads
             log.exception("dealership %s: load failed: %s", code, type(exc).__name__)
             conn.rollback()
             failed.append((code, exc))
             continue
-        log.info("%s; %s API calls used, %s remaining", result.line(), api_calls, api_remaining)
+        log.info("%s", result.line())
         done.append(result)
     return done, failed
