@@ -1,7 +1,8 @@
 """Pure normalisation of Brazilian customer identifiers, and masking for logs.
 
-The SQL functions ``gmcrm.digits``, ``gmcrm.phone_key`` and ``gmcrm.email_key`` (migration 0001)
-implement the same rules inside the database; a test keeps both sides in agreement.
+The SQL functions ``gmcrm.digits``, ``gmcrm.phone_key`` (migration 0001) and ``gmcrm.email_key`` (0005)
+implement the same rules inside the database; tests/integration/test_normalize_sql.py keeps both
+sides in agreement.
 """
 
 from __future__ import annotations

@@ -163,3 +163,7 @@ BEGIN
                         n_skipped, n_lim + n_lat;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION gmcrm.email_key(value text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT nullif(lower(btrim(value)), '') $$;
