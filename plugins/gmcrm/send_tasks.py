@@ -13,7 +13,7 @@ from gmcrm import airflow_support as af
 from gmcrm.alerts import alert, failed_events_text
 from gmcrm.dealerships import list_dealerships
 from gmcrm.logs import get_logger
-from gmcrm.sending import RunInfo, Sender, SendFilters, SendReport
+from gmcrm.sending import Attempt, RunInfo, Sender, SendFilters, SendReport
 
 log = get_logger(__name__)
 
@@ -63,7 +63,7 @@ def send(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], lane: int) -> di
     totals: dict[str, int] = {}
     api_calls = 0
     stopped: list[str] = []
-    started_at = _now(conn)
+    failed: list[Attempt] = []
     for conn_id, codes in sorted(by_conn.items()):
         # One GM connection serves most dealerships: no dealer filter then, whatever their number.
         scoped = filters if len(by_conn) == 1 else replace(filters, dealer_codes=codes)
@@ -79,20 +79,16 @@ def send(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], lane: int) -> di
         report = sender.run_until_done()
         _log_report(conn_id, report)
         api_calls += report.api_calls
+        failed += report.failed
         for outcome, n in report.totals().items():
             totals[outcome] = totals.get(outcome, 0) + n
         if report.stopped:
             stopped.append(f"{conn_id}: {report.stopped}")
     log.info("lane %d of %d: %s", lane + 1, lanes, totals or "nothing to send")
-    if totals.get("FAILED"):
-        _alert_failures(conn, run, started_at)
+    if failed:  # this lane's own failures: each lane alerts for what it sent
+        rows = [(a.dealer_code, a.outbox_id, a.trigger_code, a.error_code, a.error_message) for a in failed]
+        alert(failed_events_text(rows))
     return {"lane": lane, "totals": totals, "api_calls": api_calls, "stopped": "; ".join(stopped) or None}
-
-
-def _now(conn: psycopg.Connection[Any]) -> Any:
-    with conn.transaction():
-        row = conn.execute("SELECT now()").fetchone()
-    return row[0] if row else None
 
 
 def _log_report(conn_id: str, report: SendReport) -> None:
@@ -101,14 +97,3 @@ def _log_report(conn_id: str, report: SendReport) -> None:
     if report.stopped:
         log.warning("%s stopped: %s", conn_id, report.stopped)
     log.info("%s: %s in %.1fs", conn_id, dict(report.totals()) or "nothing to send", report.seconds)
-
-
-def _alert_failures(conn: psycopg.Connection[Any], run: RunInfo, since: Any) -> None:
-    with conn.transaction():
-        failures = conn.execute(
-            "SELECT dealer_code, outbox_id, trigger_code, error_code, error_message FROM gmcrm.send_log "
-            "WHERE run_id = %s AND outcome = 'FAILED' AND attempted_at >= %s ORDER BY id",
-            (run.run_id, since),
-        ).fetchall()
-    if failures:
-        alert(failed_events_text([tuple(f) for f in failures]))

@@ -163,9 +163,13 @@ class SendReport:
     api_remaining: int | None = None
     stopped: str | None = None
     seconds: float = 0.0
+    #: The attempts that failed for good in this report (what a person is alerted to).
+    failed: list[Attempt] = field(default_factory=list)
 
     def add(self, attempt: Attempt) -> None:
         self.per_dealer[attempt.dealer_code][attempt.outcome] += 1
+        if attempt.outcome == "FAILED":
+            self.failed.append(attempt)
 
     def totals(self) -> Counter[str]:
         total: Counter[str] = Counter()
@@ -230,7 +234,10 @@ class Sender:
     # -- queue maintenance ----------------------------------------------------------------------
 
     def prepare(self, retry_failed: bool = False) -> int:
-        """Requeue FAILED events (when asked) and refresh BLOCKED; return how many were requeued."""
+        """Requeue FAILED events (when asked) and refresh BLOCKED; return how many were requeued. A dry
+        run changes nothing."""
+        if self.dry_run:
+            return 0
         requeued = 0
         with self.conn.transaction():
             if retry_failed:
@@ -276,8 +283,9 @@ class Sender:
         if self.client is not None:
             report.api_calls = self.client.stats.calls
             report.api_remaining = self.client.stats.api_remaining
-        with self.conn.transaction():
-            self.conn.execute(self.q["block_behind_failed"])
+        if not self.dry_run:
+            with self.conn.transaction():
+                self.conn.execute(self.q["block_behind_failed"])
         report.seconds = time.perf_counter() - started
         return report
 
@@ -307,14 +315,17 @@ class Sender:
             attempt.communication = item.logical.get("communication")
             attempt.request_body = item.record
             sendable.append((attempt, item.record))
-        if early:
-            self._record(early, report)
         if self.dry_run:
+            # Only the send log learns of a dry run: each event's payload, or why it could not be built.
+            for attempt in early:
+                attempt.outcome = "DRY_RUN"
             for attempt, record in sendable:
                 attempt.outcome = "DRY_RUN"
                 log.info("dry run: %s %s %s", attempt.dealer_code, attempt.trigger_code, json.dumps(record))
-            self._record([a for a, _ in sendable], report)
+            self._record([*early, *(a for a, _ in sendable)], report)
             return True
+        if early:
+            self._record(early, report)
         for start in range(0, len(sendable), self.batch_size):
             batch = sendable[start : start + self.batch_size]
             if not self._send_batch(batch, report):

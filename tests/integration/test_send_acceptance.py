@@ -386,6 +386,8 @@ def test_scenario_6_unmapped_reason_fails_blocks_then_retry_sends_both_in_order(
     assert report.totals() == {"SENT": 7, "FAILED": 1}
     rows = outbox(conn, lead_id)
     vpe, later = rows[4], rows[5]
+    # What the run alerts a person to: its own failures, from its report.
+    assert [(a.outbox_id, a.error_code) for a in report.failed] == [(vpe.id, "UNMAPPED_REASON")]
     assert [r.status for r in rows] == ["SENT", "SENT", "SENT", "SENT", "FAILED", "BLOCKED"]
     # The failure names the reason, its type and what to do.
     assert vpe.last_error_code == "UNMAPPED_REASON"
@@ -623,3 +625,39 @@ def test_scenario_10_faults_during_sends_every_event_arrives_once_in_order(
         assert gm_stage(gm_sandbox, lead_id) == ("Deciding", "OfferPresented")
     assert not any(e["outcome"] == "FAILED" for e in send_log(conn))
     assert {(e["dag_id"], e["try_number"]) for e in send_log(conn)} == {(DAG_ID, 1)}
+
+
+# ---------------------------------------------------------------------------------------------
+# A dry run: payloads in the send log, nothing else changes
+
+
+def test_a_dry_run_changes_nothing_but_the_send_log(
+    conn: psycopg.Connection[Any], dms_url: str, gm_sandbox: SandboxProcess
+) -> None:
+    first, second = import_leads(dms_url, gm_sandbox, ("BR0001", "NEW_VEHICLE"), ("BR0001", "NEW_VEHICLE"))
+    [contact] = contacts(conn, [second])
+    dms.register_contact(conn, contact, "PHONE")
+    dms.register_lost_sale(conn, contact, "V99")  # unmapped: its VPE cannot be built
+    # The second lead's earlier events went out; the first lead's LIM failed once and waits, due now.
+    conn.execute(
+        "UPDATE gmcrm.trigger_outbox SET status = 'SENT', sent_at = now() WHERE lead_id = %s AND trigger_code <> 'VPE'",
+        (second,),
+    )
+    lim = next(e for e in outbox(conn, first) if e.trigger_code == "LIM")
+    conn.execute(
+        "UPDATE gmcrm.trigger_outbox SET status = 'RETRY', attempts = 1, next_attempt_at = now() - interval '1 s', "
+        "last_error = 'GM was busy', last_error_code = 'TRANSIENT' WHERE id = %s",
+        (lim.id,),
+    )
+    before = outbox(conn)
+
+    report = send(conn, fast_client(), dry_run=True, retry_failed=True)
+
+    assert outbox(conn) == before  # statuses, attempts, backoff, errors and claims as they were
+    logged = {row["trigger_code"]: row for row in send_log(conn)}
+    assert sorted(logged) == ["LIM", "VPE"]  # what a real run would send next: one event per lead, in order
+    assert {row["outcome"] for row in logged.values()} == {"DRY_RUN"}
+    assert logged["LIM"]["outbox_id"] == lim.id and logged["LIM"]["request_body"] is not None
+    assert logged["VPE"]["error_code"] == "UNMAPPED_REASON" and logged["VPE"]["request_body"] is None
+    assert report.failed == [] and report.totals() == {"DRY_RUN": 2}
+    assert gm_events(gm_sandbox, first) == [] and gm_events(gm_sandbox, second) == []

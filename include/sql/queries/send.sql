@@ -68,7 +68,8 @@ UPDATE gmcrm.trigger_outbox SET claimed_by = NULL, claimed_until = NULL
 WHERE id = ANY(%(ids)s::bigint[]) AND claimed_by = %(worker)s;
 
 -- name: record_outcomes
--- Outcomes of one batch, passed as arrays, applied to the outbox in one statement.
+-- Outcomes of one batch, passed as arrays, applied to the outbox in one statement. DRY_RUN and
+-- DEFERRED (daily limit) leave the event as it was, backoff and last error included; only the claim goes.
 UPDATE gmcrm.trigger_outbox o
 SET status = CASE t.outcome
         WHEN 'SENT' THEN 'SENT'
@@ -77,11 +78,16 @@ SET status = CASE t.outcome
         ELSE o.status END,
     attempts = o.attempts + CASE WHEN t.outcome IN ('SENT', 'RETRY', 'FAILED') THEN 1 ELSE 0 END,
     sent_at = CASE WHEN t.outcome = 'SENT' THEN now() ELSE o.sent_at END,
-    next_attempt_at = CASE WHEN t.outcome = 'RETRY'
+    next_attempt_at = CASE t.outcome
+        WHEN 'RETRY'
         THEN now() + least(%(backoff_max)s::interval, %(backoff_base)s::interval * power(2, o.attempts))
-        ELSE NULL END,
-    last_error = CASE WHEN t.outcome = 'SENT' THEN NULL ELSE coalesce(t.error_message, o.last_error) END,
-    last_error_code = CASE WHEN t.outcome = 'SENT' THEN NULL ELSE coalesce(t.error_code, o.last_error_code) END,
+        WHEN 'SENT' THEN NULL
+        WHEN 'FAILED' THEN NULL
+        ELSE o.next_attempt_at END,
+    last_error = CASE t.outcome
+        WHEN 'SENT' THEN NULL WHEN 'DRY_RUN' THEN o.last_error ELSE coalesce(t.error_message, o.last_error) END,
+    last_error_code = CASE t.outcome
+        WHEN 'SENT' THEN NULL WHEN 'DRY_RUN' THEN o.last_error_code ELSE coalesce(t.error_code, o.last_error_code) END,
     claimed_by = NULL,
     claimed_until = NULL
 FROM unnest(%(ids)s::bigint[], %(outcomes)s::text[], %(codes)s::text[], %(messages)s::text[])
