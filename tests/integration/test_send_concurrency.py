@@ -175,3 +175,27 @@ def test_a_run_on_the_dags_connection_records_each_batch_as_it_goes(
     assert [(r.trigger_code, r.status) for r in rows] == [("LIM", "SENT"), ("LAT", "SENT"), ("CRE", "PENDING")]
     assert rows[2].claimed_by == sender.worker
     assert [(e["trigger_code"], e["outcome"]) for e in send_log(conn, lead_id)] == [("LIM", "SENT"), ("LAT", "SENT")]
+
+
+def test_lanes_split_the_leads_by_their_hash_and_cover_them_all(
+    conn: psycopg.Connection[Any], dms_url: str, gm_sandbox: SandboxProcess
+) -> None:
+    create_leads(gm_sandbox, *(lead(("BR0001", "BR0003")[i % 2]) for i in range(30)))
+    _, _, failed = run_import(dms_url, one_client(fast_client()))
+    assert not failed
+    claimed: dict[int, list[int]] = {}
+    for lane in range(3):
+        sender = Sender(conn, None, lanes=3, lane=lane)
+        claimed[lane] = sender.claim()
+        sender.release(claimed[lane])
+    lane_of = dict(
+        conn.execute("SELECT id, gmcrm.lead_hash(lead_id) % 3 FROM gmcrm.trigger_outbox WHERE trigger_code = 'LIM'")
+    )
+    # Every lead's first event is claimed once, by the lane its hash names; each lane gets some.
+    assert sorted(i for ids in claimed.values() for i in ids) == sorted(lane_of)
+    assert all(lane_of[i] == lane for lane, ids in claimed.items() for i in ids)
+    assert all(claimed.values())
+    hashes = conn.execute(
+        "SELECT gmcrm.lead_hash(v), abs(hashtext(v)::bigint) FROM unnest(%s::text[]) v", (list(map(str, range(500))),)
+    ).fetchall()
+    assert all(h == expected and h >= 0 for h, expected in hashes)

@@ -49,7 +49,7 @@ WITH candidates AS (
       AND (%(trigger_codes)s::text[] IS NULL OR o.trigger_code = ANY(%(trigger_codes)s::text[]))
       AND (%(occurred_from)s::timestamptz IS NULL OR o.occurred_at >= %(occurred_from)s::timestamptz)
       AND (%(occurred_to)s::timestamptz IS NULL OR o.occurred_at < %(occurred_to)s::timestamptz)
-      AND (%(lanes)s::int = 1 OR abs(hashtext(o.lead_id)) %% %(lanes)s::int = %(lane)s::int)
+      AND (%(lanes)s::int = 1 OR gmcrm.lead_hash(o.lead_id) %% %(lanes)s::int = %(lane)s::int)
       AND NOT EXISTS (
           SELECT 1 FROM gmcrm.trigger_outbox e
           WHERE e.lead_id = o.lead_id AND e.id < o.id AND e.status NOT IN ('SENT', 'SKIPPED')

@@ -173,9 +173,8 @@ ATTEMPTS_SQL = """
 SELECT id, outbox_id, attempted_at, stage, substage, communication, error_code
 FROM gmcrm.send_log WHERE lead_id = %(lead_id)s ORDER BY id
 """
-# The lane of a lead, as the send DAG assigns it (include/sql/queries/send.sql):
-# abs(hashtext(lead_id)) % lanes.
-LEAD_HASH_SQL = "SELECT lead_id, abs(hashtext(lead_id)::bigint) FROM unnest(%s::text[]) AS lead_id"
+# The lane of a lead, as the send DAG assigns it (include/sql/queries/send.sql): gmcrm.lead_hash(lead_id) % lanes.
+LEAD_HASH_SQL = "SELECT lead_id, gmcrm.lead_hash(lead_id) FROM unnest(%s::text[]) AS lead_id"
 
 
 # ---------------------------------------------------------------------------------------------

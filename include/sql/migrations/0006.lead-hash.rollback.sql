@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS gmcrm.lead_hash(text);
