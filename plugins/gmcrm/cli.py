@@ -63,11 +63,10 @@ def db_status(dms_url: DmsUrl = None) -> None:
 @db_app.command("seed-demo")
 def db_seed_demo(dms_url: DmsUrl = None) -> None:
     """Seed the demo dealerships (one per routing mode), their users, departments and settings."""
-    from gmcrm.dms_catalogues import seed_demo_catalogues
+    from gmcrm.dms_catalogues import seed_demo_world
 
     with _connect(dms_url) as conn:
-        codes = dealerships.seed_demo(conn)
-        seed_demo_catalogues(conn, codes)
+        codes = seed_demo_world(conn)
     typer.echo(f"seeded demo dealerships with users, contact forms, reasons and models: {', '.join(codes)}")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import yaml
 
+from gmcrm import dealerships
 from gmcrm.paths import PACKAGE_DIR
 from gmcrm.triggers.catalogue import TriggerCatalogue, load_catalogue, sync_catalogue
 
@@ -152,3 +153,11 @@ def vehicle_model_id(conn: psycopg.Connection[Any], dealer_code: str, code: str)
         (dealer_code, code),
         f"vehicle model {code} at dealership {dealer_code}",
     )
+
+
+def seed_demo_world(conn: psycopg.Connection[Any]) -> list[str]:
+    """Everything of the demo, idempotently: dealerships, departments, users and contact settings
+    (:func:`gmcrm.dealerships.seed_demo`), then their contact forms, reasons and vehicle models."""
+    codes = dealerships.seed_demo(conn)
+    seed_demo_catalogues(conn, codes)
+    return codes

@@ -29,12 +29,8 @@ from gmcrm.gm_mapping import GmMapping, load_mapping
 from gmcrm.logs import get_logger
 from gmcrm.paths import named_queries
 from gmcrm.triggers.catalogue import (
-    MissingReferenceError,
-    NotApplicableError,
     TriggerCatalogue,
     TriggerPayloadError,
-    UnknownTriggerError,
-    UnmappedReasonError,
     build_event,
     fetch_outbox_events,
     load_catalogue,
@@ -62,14 +58,6 @@ SEND_LOG_COLUMNS = [
     "run_id",
     "try_number",
 ]
-
-
-BUILD_ERROR_CODES: dict[type[TriggerPayloadError], str] = {
-    UnmappedReasonError: "UNMAPPED_REASON",
-    MissingReferenceError: "MISSING_REFERENCE",
-    NotApplicableError: "NOT_APPLICABLE",
-    UnknownTriggerError: "UNKNOWN_TRIGGER",
-}
 
 
 @dataclass
@@ -102,7 +90,7 @@ def build_events(
             item.logical = build_event(event, catalogue)
             item.record = mapping.event_record(item.logical)
         except TriggerPayloadError as exc:
-            item.error_code = BUILD_ERROR_CODES.get(type(exc), "PAYLOAD_ERROR")
+            item.error_code = exc.error_code
             item.error = str(exc)
         built.append(item)
     return built

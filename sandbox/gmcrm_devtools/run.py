@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psycopg
 
-from gmcrm import dealerships, migrate
-from gmcrm.dms_catalogues import seed_demo_catalogues
+from gmcrm import migrate
+from gmcrm.dms_catalogues import seed_demo_world
 from gmcrm.paths import STATE_DIR
 from gmcrm_devtools import environment
 
@@ -26,8 +26,7 @@ def prepare(leads_per_dealer: int = 12, state_dir: Path = STATE_DIR / "run") -> 
     env = environment.start(leads_per_dealer=leads_per_dealer, state_dir=state_dir)
     migrate.upgrade(env.dms_url)
     with psycopg.connect(env.dms_url) as conn:
-        codes = dealerships.seed_demo(conn)
-        seed_demo_catalogues(conn, codes)
+        seed_demo_world(conn)
     environment.airflow_db_migrate()
     return env
 

@@ -65,8 +65,7 @@ class DmsWorld:
     @classmethod
     def seed(cls, conn: psycopg.Connection[Any]) -> DmsWorld:
         with conn.transaction():
-            codes = dealerships.seed_demo(conn)
-            dms_catalogues.seed_demo_catalogues(conn, codes)
+            codes = dms_catalogues.seed_demo_world(conn)
         return cls(conn=conn, dealer_codes=codes)
 
     # -- look-ups -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from gmcrm import dealerships, dms_catalogues
+from gmcrm import dms_catalogues
 from gmcrm.gm_client import GmClient
 from gmcrm.sending import RunInfo, Sender, SendReport
 from gmcrm_devtools import dms_actions
@@ -23,8 +23,7 @@ DAG_ID = "gmcrm_send_triggers"
 def seed(conn: psycopg.Connection[Any]) -> None:
     """Demo dealerships (BR0001 DIRECT, BR0002 DISTRIBUTION, BR0003 DIRECT), users, catalogues."""
     with conn.transaction():
-        codes = dealerships.seed_demo(conn)
-        dms_catalogues.seed_demo_catalogues(conn, codes)
+        dms_catalogues.seed_demo_world(conn)
 
 
 def import_leads(dms_url: str, sandbox: SandboxProcess, *specs: tuple[str, str]) -> list[str]:
