@@ -16,7 +16,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 # Debian packages some tests use (a real browser for the lead log page, docker-compose to validate
 # the compose file); best effort: without them those two tests say so and skip.
 system-deps:
-	@command -v chromium >/dev/null 2>&1 && command -v docker-compose >/dev/null 2>&1 || \
+	@test -x /usr/bin/chromium && command -v docker-compose >/dev/null 2>&1 || \
 	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium docker-compose; } \
 	    >/dev/null 2>&1; } || echo "note: chromium/docker-compose not installed: the browser and compose tests skip"

@@ -239,20 +239,6 @@ def cnpj_check_digits(base12: Sequence[int]) -> tuple[int, int]:
     return first, second
 
 
-def is_valid_cpf(text: str) -> bool:
-    digits = [int(c) for c in text if c.isdigit()]
-    if len(digits) != 11 or len(set(digits)) == 1:
-        return False
-    return cpf_check_digits(digits[:9]) == (digits[9], digits[10])
-
-
-def is_valid_cnpj(text: str) -> bool:
-    digits = [int(c) for c in text if c.isdigit()]
-    if len(digits) != 14 or len(set(digits)) == 1:
-        return False
-    return cnpj_check_digits(digits[:12]) == (digits[12], digits[13])
-
-
 def _format_cpf(d: str, punctuated: bool) -> str:
     return f"{d[:3]}.{d[3:6]}.{d[6:9]}-{d[9:]}" if punctuated else d
 

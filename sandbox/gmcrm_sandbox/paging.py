@@ -50,9 +50,6 @@ class Cursors:
         self._open: OrderedDict[str, Cursor] = OrderedDict()
         self._seq = itertools.count(1)
 
-    def clear(self) -> None:
-        self._open.clear()
-
     def first_page(
         self,
         sobject: ObjectDef,

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from importlib import resources
 from typing import Any, Final
 
@@ -680,16 +680,3 @@ def _like(field: FieldDef, regex: re.Pattern[str]) -> Predicate:
         return v is not None and match(v) is not None
 
     return pred
-
-
-def render_value(value: Any) -> Any:
-    """A stored value as JSON: datetimes in Salesforce's format, everything else as is."""
-    if isinstance(value, datetime):
-        return timefmt.format_sf(value)
-    return value
-
-
-def project(records: Sequence[Record], fields: Sequence[FieldDef]) -> list[tuple[Any, ...]]:
-    """Snapshot the selected fields of each record (values are immutable, so tuples are a true snapshot)."""
-    names = [f.name for f in fields]
-    return [tuple(r.get(n) for n in names) for r in records]

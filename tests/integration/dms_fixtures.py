@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -60,13 +60,12 @@ class OutboxRow:
 @dataclass
 class DmsWorld:
     conn: psycopg.Connection[Any]
-    dealer_codes: list[str] = field(default_factory=list)
 
     @classmethod
     def seed(cls, conn: psycopg.Connection[Any]) -> DmsWorld:
         with conn.transaction():
-            codes = dms_catalogues.seed_demo_world(conn)
-        return cls(conn=conn, dealer_codes=codes)
+            dms_catalogues.seed_demo_world(conn)
+        return cls(conn=conn)
 
     # -- look-ups -------------------------------------------------------------------------------
     def user(self, login: str, dealer_code: str = "BR0001") -> int:

@@ -109,10 +109,6 @@ def gm_codes(sandbox: SandboxProcess, lead_id: str) -> list[str]:
     return [e["Trigger_Code__c"] for e in gm_events(sandbox, lead_id)]
 
 
-def gm_stages(sandbox: SandboxProcess, lead_id: str) -> list[tuple[str, str | None]]:
-    return [(e["Stage__c"], e.get("Substage__c")) for e in gm_events(sandbox, lead_id)]
-
-
 def gm_stage(sandbox: SandboxProcess, lead_id: str) -> tuple[str, str | None]:
     """The lead's StageName and Substage__c at GM."""
     record = sandbox.admin.get_lead(lead_id)

@@ -441,9 +441,11 @@ def chromium(profile: Path, *args: str) -> str:
     return result.stdout
 
 
+# Checked before the fixtures import and send leads and start a server for nothing.
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="headless browser test needs Debian's Chromium: apt-get install -y chromium"
+)
 def test_pages_in_headless_chromium(served: str, leads: Leads, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip("headless browser test needs Debian's Chromium: apt-get install -y chromium")
     profile = tmp_path / "chromium-profile"
 
     # The search page, as the form submits a Lead ID.

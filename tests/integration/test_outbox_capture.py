@@ -55,7 +55,7 @@ def world(seeded_url: str) -> Iterator[DmsWorld]:
     # Rolled back at the end, so tests never see each other's rows. A statement that must fail runs
     # in a savepoint (_refused), like a DMS screen's own transaction: nothing of it stays behind.
     with psycopg.connect(seeded_url) as conn:
-        yield DmsWorld(conn=conn, dealer_codes=["BR0001", "BR0002", "BR0003"])
+        yield DmsWorld(conn=conn)
         conn.rollback()
 
 

@@ -46,33 +46,9 @@ def admin(sandbox: SandboxProcess) -> AdminClient:
     return sandbox.admin
 
 
-def make_session(ca_bundle: str) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = ca_bundle
-    return session
-
-
-def fetch_token(sandbox: SandboxProcess, session: requests.Session) -> str:
-    response = session.post(
-        f"{sandbox.instance_url}/services/oauth2/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": sandbox.client_id,
-            "client_secret": sandbox.client_secret,
-        },
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["instance_url"] == sandbox.instance_url
-    token: str = body["access_token"]
-    return token
-
-
 @pytest.fixture
 def http(sandbox: SandboxProcess) -> Iterator[requests.Session]:
-    session = make_session(sandbox.ca_bundle)
+    session = sandbox.session()
     yield session
     session.close()
 
@@ -80,10 +56,10 @@ def http(sandbox: SandboxProcess) -> Iterator[requests.Session]:
 @pytest.fixture
 def new_token(sandbox: SandboxProcess, http: requests.Session) -> Callable[[], str]:
     """Get another access token (client credentials), as after a 401."""
-    return lambda: fetch_token(sandbox, http)
+    return lambda: sandbox.fetch_token(http)
 
 
 @pytest.fixture
 def sf(sandbox: SandboxProcess, admin: AdminClient, http: requests.Session) -> Salesforce:
     """simple-salesforce on a direct session, as against any Salesforce-compatible server."""
-    return Salesforce(instance_url=sandbox.instance_url, session_id=fetch_token(sandbox, http), session=http)
+    return Salesforce(instance_url=sandbox.instance_url, session_id=sandbox.fetch_token(http), session=http)

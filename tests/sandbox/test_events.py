@@ -303,9 +303,7 @@ def test_concurrent_clients(sandbox: SandboxProcess, sf: Salesforce, admin: Admi
     leads = admin.leads(dealer_code="BR0003")
 
     def client(n: int) -> int:
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = sandbox.ca_bundle
+        session = sandbox.session()
         own = Salesforce(instance_url=sandbox.instance_url, session_id=sf.session_id, session=session)
         sent = 0
         for call in range(5):

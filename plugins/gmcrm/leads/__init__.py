@@ -1,5 +1,5 @@
 """Leads from GM CRM into the DMS: the pure transform (``transform``: ``transform_leads`` for one dealership,
-``transform_many`` for many in one pass); loading lives beside it."""
+``transform_many`` / ``transform_group`` for many in one pass); extract, load and the pipeline beside it."""
 
 from gmcrm.leads.transform import (
     DELETED_COLUMNS,

@@ -3,9 +3,9 @@
 Set-based throughout. A group's staged leads are read once and transformed with pandas; the
 result is COPYed into the session's temporary tables (no WAL), and each dealership is loaded by
 one call of the database function ``gmcrm.load_dealer`` (migration 0005): customers matched or
-created, contacts upserted, LIM/LAT, parts counter services, quarantine, watermark and
-``last_integration_at``, all in that dealership's transaction. Loading the same leads again
-changes nothing; a re-read lead changes only the GM columns.
+created, contacts upserted, LIM/LAT, parts counter services, quarantine, watermark,
+``last_integration_at`` and its ``gmcrm.import_log`` row, all in that dealership's transaction.
+Loading the same leads again changes nothing; a re-read lead changes only the GM columns.
 """
 
 from __future__ import annotations
@@ -192,7 +192,8 @@ class PreparedGroup:
 
     ready: list[str]
     failed: list[tuple[str, BaseException]]
-    transform_seconds: float
+    #: Reading staging, transforming and filling the temporary tables.
+    prepare_seconds: float
 
 
 def prepare_group(

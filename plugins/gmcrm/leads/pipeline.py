@@ -100,7 +100,11 @@ def load_group(
     done: list[LoadResult] = []
     prepared = prepare_group(conn, group.run_id, group.dealer_codes, mapping)
     failed: list[tuple[str, BaseException]] = list(prepared.failed)
-    log.info("%d dealerships transformed in %.2fs", len(prepared.ready), prepared.transform_seconds)
+    log.info(
+        "%d dealerships prepared (read, transformed, staged for loading) in %.2fs",
+        len(prepared.ready),
+        prepared.prepare_seconds,
+    )
     for code in prepared.ready:
         try:
             result = load_dealer(conn, code, group.run_id)

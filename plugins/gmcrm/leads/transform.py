@@ -4,7 +4,9 @@ No database, no network, no Airflow. In: a DataFrame of leads as read from GM (t
 of ``config/gm_crm.yaml`` plus ``raw_record``, the record as the API returned it) and one dealership's
 settings (:class:`DealerContext`) for :func:`transform_leads`, or the settings of many for
 :func:`transform_many` (one pass over the leads of all of them; a result per dealership, the same as
-:func:`transform_leads` gives for its rows alone). Out (:class:`TransformResult`, per dealership):
+:func:`transform_leads` gives for its rows alone; :func:`transform_group` the same kept whole, one frame
+per table with a ``dealer_code`` column, which is what the loader uses). Out (:class:`TransformResult`,
+per dealership):
 
 * ``leads``: one loadable row per lead with what the loader writes to ``dms.customer`` and
   ``dms.contact`` (columns and nullable dtypes: :data:`LEAD_COLUMNS`, ready for COPY);
@@ -50,13 +52,13 @@ Rows are never dropped mid-way (indexing costs a pass per column): all rows are 
 loadable ones taken at the end.
 
 Many dealerships: a call costs 10-25 ms whatever its size, so a thousand small dealerships are one
-:func:`transform_many` call, not a thousand :func:`transform_leads` calls (100,000 leads of 1,000
-dealerships: about 2 s instead of 25 s on the dev machine). Each row gets its dealership's index; the
+call, not a thousand :func:`transform_leads` calls (100,000 leads of 1,000 dealerships: about 2 s
+instead of 25 s on the dev machine). Each row gets its dealership's index; the
 settings that depend on the dealership and the lead type (receiving user, department, contact type and
 subtype) are small tables indexed by (dealership, lead type) with numpy, the routing and traffic
 origin by dealership. The output rows are taken dealership by dealership, so that each dealership's
-frames are slices of the whole; making those 3,000 small frames (and the garbage collection their
-objects set off) is about a third of such a call.
+frames are slices of the whole; :func:`transform_group` skips cutting them (making 3,000 small frames,
+and the garbage collection their objects set off, is about a third of a :func:`transform_many` call).
 """
 
 from __future__ import annotations
