@@ -286,6 +286,12 @@ def test_a_dealership_failure_does_not_hold_up_the_others(dms: str, gm_sandbox: 
     assert scalar(dms, "SELECT count(*) FROM gmcrm.import_log WHERE dealer_code = 'BR0003'") == 0
     assert scalar(dms, "SELECT count(*) FROM gmcrm.import_watermark WHERE dealer_code = 'BR0003'") == 0
     assert scalar(dms, "SELECT count(*) FROM gmcrm.lead_staging WHERE dealer_code = 'BR0003'") == 2
+    # ...but the failure is recorded against BR0003 alone, with the database's own words and SQLSTATE.
+    failures = rows(dms, "SELECT dealer_code, stage, error FROM gmcrm.import_failure")
+    assert [(code, stage) for code, stage, _ in failures] == [("BR0003", "load")]
+    assert "closed for maintenance" in failures[0][2] and "SQLSTATE P0001" in failures[0][2]
+    run_id = scalar(dms, "SELECT run_id FROM gmcrm.import_failure")
+    assert rows(dms, "SELECT dealer_code FROM gmcrm.import_run_failures(%s)", run_id) == [("BR0003",)]
 
     with psycopg.connect(dms) as conn:  # the rule goes; the next run loads BR0003's leads
         conn.execute("DROP TRIGGER refuse_br0003 ON dms.contact")

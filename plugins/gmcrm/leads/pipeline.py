@@ -12,6 +12,7 @@ import psycopg
 from gmcrm.dealerships import Dealership, list_dealerships
 from gmcrm.gm_client import DailyLimitReached, GmClient
 from gmcrm.leads.extract import clear_run, extract_to_staging, group_by_connection, purge_old_staging
+from gmcrm.leads.failures import error_text, record_failure
 from gmcrm.leads.load import LoadResult, load_dealer, prepare_group
 from gmcrm.logs import get_logger
 
@@ -100,6 +101,8 @@ def load_group(
     done: list[LoadResult] = []
     prepared = prepare_group(conn, group.run_id, group.dealer_codes, mapping)
     failed: list[tuple[str, BaseException]] = list(prepared.failed)
+    for code, exc in prepared.failed:
+        record_failure(conn, group.run_id, code, "load", error_text(exc))
     log.info(
         "%d dealerships prepared (read, transformed, staged for loading) in %.2fs",
         len(prepared.ready),
@@ -112,6 +115,7 @@ def load_group(
             log.exception("dealership %s: load failed: %s", code, type(exc).__name__)
             conn.rollback()
             failed.append((code, exc))
+            record_failure(conn, group.run_id, code, "load", error_text(exc))
             continue
         log.info("%s", result.line())
         done.append(result)
