@@ -139,17 +139,26 @@ def dealer_set(
 
 @events_app.command("list")
 def events_list(
-    status: Annotated[str, typer.Option(help="PENDING, RETRY, FAILED, BLOCKED, SENT or SKIPPED")] = "FAILED",
+    status: Annotated[
+        str, typer.Option(help="PENDING, RETRY, FAILED, BLOCKED, SENT, SKIPPED or CANCELLED (lead deleted at GM)")
+    ] = "FAILED",
     dealer_code: Annotated[str | None, typer.Option(help="Only this dealership")] = None,
     lead_id: Annotated[str | None, typer.Option(help="Only this Lead ID")] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows")] = 50,
     dms_url: DmsUrl = None,
 ) -> None:
-    """Events in the outbox with their last error: what waits, and why."""
+    """Events in the outbox with their last error (or why they were skipped or cancelled): what waits,
+    and why."""
+    from gmcrm.sending import OUTBOX_STATUSES
+
+    if status.upper() not in OUTBOX_STATUSES:
+        raise typer.BadParameter(f"--status must be one of {', '.join(OUTBOX_STATUSES)}")
     with _connect(dms_url) as conn:
         rows = conn.execute(
             "SELECT id, dealer_code, lead_id, trigger_code, status, attempts, occurred_at, "
-            "coalesce(last_error_code || ': ', '') || coalesce(last_error, '') FROM gmcrm.trigger_outbox "
+            "coalesce(CASE status WHEN 'CANCELLED' THEN cancelled_reason WHEN 'SKIPPED' THEN 'skipped: ' || "
+            "skipped_reason END, coalesce(last_error_code || ': ', '') || coalesce(last_error, '')) "
+            "FROM gmcrm.trigger_outbox "
             "WHERE status = %s AND (%s::text IS NULL OR dealer_code = %s::text) "
             "AND (%s::text IS NULL OR lead_id = %s::text) ORDER BY id LIMIT %s",
             (status.upper(), dealer_code, dealer_code, lead_id, lead_id, limit),

@@ -1,5 +1,9 @@
 """The lead log (manual: "Consulta de Logs"): what happened to one lead, in order.
 
+Besides the import, the events and their send attempts, it shows why an event was never sent: an
+event ``CANCELLED`` (the lead deleted at GM) or ``SKIPPED`` with its reason, and DMS activity that
+recorded no event at all (``NOT_SENT``: "after the close, not sent", or the lead deleted at GM).
+
 Used by ``gmcrm lead-log`` and the lead log page in the Airflow UI.
 """
 
@@ -16,7 +20,7 @@ from psycopg.rows import dict_row
 @dataclass(frozen=True)
 class TimelineEntry:
     at: datetime
-    kind: str  # IMPORTED, QUARANTINED, EVENT_CREATED, SEND_ATTEMPT
+    kind: str  # IMPORTED, QUARANTINED, EVENT_CREATED, SEND_ATTEMPT, NOT_SENT
     trigger_code: str | None
     summary: str
     detail: dict[str, Any]
@@ -34,10 +38,22 @@ SELECT first_seen_at, 'QUARANTINED', NULL, reason_code || ': ' || reason,
 FROM gmcrm.lead_quarantine WHERE lead_id = %(lead_id)s
 UNION ALL
 SELECT occurred_at, 'EVENT_CREATED', trigger_code,
-       'Evento criado: ' || trigger_code || ' (outbox ' || id || ', now ' || status || ')',
+       'Evento criado: ' || trigger_code || ' (outbox ' || id || ', now ' || status || ')'
+       || CASE status WHEN 'CANCELLED' THEN coalesce(': ' || cancelled_reason, '')
+                      WHEN 'SKIPPED' THEN coalesce(': ' || skipped_reason, '') ELSE '' END,
        jsonb_build_object('outbox_id', id, 'status', status, 'attempts', attempts,
-                          'last_error', last_error, 'sent_at', sent_at)
+                          'last_error', last_error, 'sent_at', sent_at,
+                          'cancelled_reason', cancelled_reason, 'skipped_reason', skipped_reason)
 FROM gmcrm.trigger_outbox WHERE lead_id = %(lead_id)s
+UNION ALL
+-- DMS activity that sends nothing (after the lead's close, or on a lead deleted at GM).
+SELECT recorded_at, 'NOT_SENT', trigger_code,
+       'Atividade não enviada: ' || trigger_code || coalesce(' (' || source_table || ' ' || source_id || ')', '')
+       || ', ' || reason,
+       jsonb_build_object('reason_code', reason_code, 'reason', reason, 'contact_id', contact_id,
+                          'source_table', source_table, 'source_id', source_id, 'step', step,
+                          'closed_by_outbox_id', closed_by_outbox_id)
+FROM gmcrm.activity_not_sent WHERE lead_id = %(lead_id)s
 UNION ALL
 SELECT attempted_at, 'SEND_ATTEMPT', trigger_code,
        'Gatilho ' || trigger_code || ' ' || outcome || coalesce(' · Stage: ' || stage, '')

@@ -7,8 +7,10 @@
 - Up to 200 events of any leads and dealerships go in one sObject Collections upsert on
   ``DMS_Event_Id__c``; a resend is harmless, so the effect at GM is exactly once.
 - Every per-record result is classified: sent, transient (retry with exponential backoff),
-  permanent (``FAILED`` with GM's code and message); the daily limit stops the run and leaves
-  everything pending. Every attempt writes one ``gmcrm.send_log`` row.
+  permanent (``FAILED`` with GM's code and message), or the lead deleted at GM (``CANCELLED``: that
+  event and every unsent one of its lead, with the reason; a final status, no failure, blocking
+  nothing); the daily limit stops the run and leaves everything pending. Every attempt writes one
+  ``gmcrm.send_log`` row.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ from gmcrm.triggers.catalogue import (
 log = get_logger(__name__)
 
 TRANSIENT_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"})
+#: GM's per-record answers meaning the lead is gone for good: its events are cancelled, not failed.
+#: (INVALID_CROSS_REFERENCE_KEY, an unknown Lead__c, stays FAILED: it is also what a dealership
+#: pointed at the wrong GM org gets, and cancelling would then throw its events away.)
+LEAD_DELETED_RECORD_CODES = frozenset({"ENTITY_IS_DELETED"})
+
+#: Every status of an outbox row (migration 0010's CHECK). SENT, SKIPPED and CANCELLED are final.
+OUTBOX_STATUSES = ("PENDING", "RETRY", "FAILED", "BLOCKED", "SENT", "SKIPPED", "CANCELLED")
 
 SEND_LOG_COLUMNS = [
     "outbox_id",
@@ -184,7 +193,17 @@ def classify(result: dict[str, Any]) -> tuple[str, str | None, str | None]:
     message = first.get("message") or "GM CRM rejected the event without a message"
     if first.get("fields"):
         message = f"{message} (fields: {', '.join(first['fields'])})"
+    if code in LEAD_DELETED_RECORD_CODES:
+        return "CANCELLED", code, message
     return ("RETRY" if code in TRANSIENT_RECORD_CODES else "FAILED"), code, message
+
+
+def lead_deleted_reason(attempt: Attempt) -> str:
+    """Why a lead's events were cancelled on GM's answer (kept on each of them)."""
+    return (
+        f"lead deleted at GM: GM answered {attempt.error_code} to event {attempt.outbox_id} "
+        f"({attempt.trigger_code}); nothing more is sent for it"
+    )
 
 
 class Sender:
@@ -222,12 +241,15 @@ class Sender:
     # -- queue maintenance ----------------------------------------------------------------------
 
     def prepare(self, retry_failed: bool = False) -> int:
-        """Requeue FAILED events (when asked) and refresh BLOCKED; return how many were requeued. A dry
-        run changes nothing."""
+        """Cancel the events of leads known deleted at GM, requeue FAILED events (when asked) and
+        refresh BLOCKED; return how many were requeued. A dry run changes nothing."""
         if self.dry_run:
             return 0
         requeued = 0
         with self.conn.transaction():
+            cancelled = self.conn.execute(self.q["cancel_deleted"]).rowcount
+            if cancelled > 0:
+                log.info("cancelled %d events of leads deleted at GM", cancelled)
             if retry_failed:
                 requeued = self.conn.execute(self.q["retry_failed"], self.filters.params()).rowcount
             self.conn.execute(self.q["unblock"])
@@ -400,6 +422,12 @@ class Sender:
                         "messages": [a.error_message for a in attempts],
                     },
                 )
+                gone = [a for a in attempts if a.outcome == "CANCELLED"]
+                if gone:
+                    cur.execute(
+                        self.q["cancel_leads"],
+                        {"lead_ids": [a.lead_id for a in gone], "reasons": [lead_deleted_reason(a) for a in gone]},
+                    )
         for a in attempts:
             report.add(a)
             if a.outcome == "FAILED":
@@ -410,6 +438,14 @@ class Sender:
                     a.dealer_code,
                     a.error_code,
                     a.error_message,
+                )
+            elif a.outcome == "CANCELLED":
+                log.info(
+                    "event %s (%s, %s): the lead is deleted at GM (%s); its unsent events are cancelled",
+                    a.outbox_id,
+                    a.trigger_code,
+                    a.dealer_code,
+                    a.error_code,
                 )
 
 

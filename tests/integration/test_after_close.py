@@ -117,3 +117,48 @@ def test_a_vehicle_lead_delivered_by_its_invoice_sends_nothing_after(
     assert [r[0] for r in _not_sent(conn, lead_id)] == ["CRE", "VPE"]
     assert send(conn).totals() == {"SENT": 5}
     assert gm_stage(gm_sandbox, lead_id) == ("Delivered", "New")
+
+
+def test_the_lead_log_page_shows_activity_not_sent_and_cancelled_events(
+    dms_conn_env: str, gm_sandbox: SandboxProcess
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from gmcrm.web.lead_log_app import create_app
+    from tests.integration.test_lead_log_page import dom, lanes_of, mounted
+
+    dms_url = dms_conn_env
+    with psycopg.connect(dms_url, autocommit=True) as conn:
+        seed(conn)
+        closed, deleted = import_leads(dms_url, gm_sandbox, ("BR0001", "NEW_VEHICLE"), ("BR0001", "NEW_VEHICLE"))
+        contact, gone = contacts(conn, [closed, deleted])
+        dms.register_lost_sale(conn, contact, "V01")
+        dms.schedule_test_drive(conn, contact, "ONIX-10-LT-25")
+        dms.register_contact(conn, gone, "PHONE")
+        gm_sandbox.admin.delete_lead(deleted)
+        report = send(conn)
+        assert report.totals() == {"SENT": 3, "CANCELLED": 1}  # LIM, LAT, VPE; the other's LIM: GM says deleted
+        vpe = conn.execute("SELECT id FROM gmcrm.trigger_outbox WHERE trigger_code = 'VPE'").fetchone()
+        assert vpe is not None
+
+    with TestClient(mounted(create_app(lane_counts=lanes_of(1)))) as client:
+        page = dom(client.get(f"/gmcrm/lead-log/lead/{closed}").text)
+        [entry] = page.one("ol", "timeline").all("li", "NOT_SENT")
+        assert entry.one("span", "code").text() == "TDA"
+        assert "Not sent" in entry.one("span", "kind").text()
+        facts = entry.facts()
+        assert (facts["Reason"], facts["Closed by event"]) == ("AFTER_CLOSE", str(vpe[0]))
+        assert facts["DMS record"].startswith("dms.test_drive ")
+        assert "after the close, not sent" in facts["Why not sent"]
+
+        response = client.get(f"/gmcrm/lead-log/lead/{deleted}")
+        assert response.status_code == 200
+        page = dom(response.text)
+        created = page.one("ol", "timeline").all("li", "EVENT_CREATED")
+        assert [e.facts()["Status now"] for e in created] == ["CANCELLED"] * 3
+        assert all("lead deleted at GM" in e.facts()["Why not sent"] for e in created)
+        [attempt] = page.one("ol", "timeline").all("li", "SEND_ATTEMPT")
+        assert attempt.facts()["Outcome"] == "Cancelled (lead deleted at GM)"
+        assert "failed" not in page.one("p", "counts").text()  # no failure counted
+        search = client.get("/gmcrm/lead-log", params={"lead_id": deleted, "outcome": "CANCELLED"})
+        assert search.status_code == 200 and deleted in search.text

@@ -112,9 +112,16 @@ def test_gm_answering_entity_is_deleted_cancels_the_leads_unsent_events(
 
     report = send(conn, run_id="gm-says-deleted")
     assert report.totals() == {"SENT": 1, "CANCELLED": 1} and not report.failed
-    assert [(r.trigger_code, r.status) for r in outbox(conn, deleted)][2:] == [("CRE", "CANCELLED"), ("TDA", "CANCELLED")]
+    assert [(r.trigger_code, r.status) for r in outbox(conn, deleted)][2:] == [
+        ("CRE", "CANCELLED"),
+        ("TDA", "CANCELLED"),
+    ]
     [attempt] = [e for e in send_log(conn, deleted) if e["outcome"] != "SENT"]
-    assert (attempt["trigger_code"], attempt["outcome"], attempt["error_code"]) == ("CRE", "CANCELLED", "ENTITY_IS_DELETED")
+    assert (attempt["trigger_code"], attempt["outcome"], attempt["error_code"]) == (
+        "CRE",
+        "CANCELLED",
+        "ENTITY_IS_DELETED",
+    )
     reasons = {r[0] for r in conn.execute(
         "SELECT cancelled_reason FROM gmcrm.trigger_outbox WHERE lead_id = %s AND status = 'CANCELLED'", (deleted,)
     ).fetchall()}  # fmt: skip

@@ -37,9 +37,7 @@ def _waiting_on_a_lock(conn: psycopg.Connection[Any], pid: int) -> bool:
     return row is not None and row[0] == "Lock"
 
 
-def test_overlapping_transactions_on_one_lead_reach_gm_in_dms_order(
-    dms_url: str, gm_sandbox: SandboxProcess
-) -> None:
+def test_overlapping_transactions_on_one_lead_reach_gm_in_dms_order(dms_url: str, gm_sandbox: SandboxProcess) -> None:
     with psycopg.connect(dms_url, autocommit=True) as conn:
         seed(conn)
         [lead_id] = import_leads(dms_url, gm_sandbox, ("BR0001", "NEW_VEHICLE"))
@@ -72,7 +70,7 @@ def test_overlapping_transactions_on_one_lead_reach_gm_in_dms_order(
             thread.start()
             # Either it committed at once (the defect) or it waits for the first screen's lead lock.
             _wait_for(
-                lambda: second_done.is_set() or bool(second_pid) and _waiting_on_a_lock(conn, second_pid[0]),
+                lambda: second_done.is_set() or (bool(second_pid) and _waiting_on_a_lock(conn, second_pid[0])),
                 "the second screen to commit or to wait for the first",
             )
             waited = not second_done.is_set()
@@ -93,4 +91,3 @@ def test_overlapping_transactions_on_one_lead_reach_gm_in_dms_order(
         assert {r.status for r in outbox(conn, lead_id)} == {"SENT"}
         assert gm_stage(gm_sandbox, lead_id) == ("Deciding", "TestDriveScheduled")
         assert waited, "the second transaction committed while the first, earlier one on its lead was open"
-

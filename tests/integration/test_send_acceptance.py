@@ -370,7 +370,7 @@ def test_scenario_5_closing_rules_refused_and_nothing_written(
 # Scenario 6: a lost sale whose reason has no GM reason
 
 
-def test_scenario_6_unmapped_reason_fails_blocks_then_retry_sends_both_in_order(
+def test_scenario_6_unmapped_reason_fails_then_retry_sends_it_and_nothing_after_the_close(
     conn: psycopg.Connection[Any], dms_url: str, gm_sandbox: SandboxProcess
 ) -> None:
     lead_id, other_lead = import_leads(dms_url, gm_sandbox, ("BR0001", "NEW_VEHICLE"), ("BR0001", "USED_VEHICLE"))
@@ -378,24 +378,28 @@ def test_scenario_6_unmapped_reason_fails_blocks_then_retry_sends_both_in_order(
     dms.register_contact(conn, contact, "PHONE")
     proposal = dms.save_proposal(conn, contact, "MONTANA-12T-PREMIER-25")
     dms.cancel_proposal(conn, proposal, "V99")  # "Desistiu da compra", deliberately unmapped
-    dms.register_contact(conn, contact, "EMAIL")  # the customer comes back: a later event of the lead
+    # The customer comes back after the lost sale: the DMS keeps it, the lead is closed for GM
+    # (triggers.md "Closing a lead", last point): no outbox row, never sent.
+    dms.register_contact(conn, contact, "EMAIL")
     dms.register_contact(conn, other, "PHONE")
-    assert codes(conn, lead_id) == ["LIM", "LAT", "CRE", "PAB", "VPE", "CRE"]
+    assert codes(conn, lead_id) == ["LIM", "LAT", "CRE", "PAB", "VPE"]
+    not_sent = conn.execute(
+        "SELECT trigger_code, reason_code FROM gmcrm.activity_not_sent WHERE lead_id = %s", (lead_id,)
+    ).fetchall()
+    assert not_sent == [("CRE", "AFTER_CLOSE")]
 
     report = send(conn)
     assert report.totals() == {"SENT": 7, "FAILED": 1}
     rows = outbox(conn, lead_id)
-    vpe, later = rows[4], rows[5]
+    vpe = rows[4]
     # What the run alerts a person to: its own failures, from its report.
     assert [(a.outbox_id, a.error_code) for a in report.failed] == [(vpe.id, "UNMAPPED_REASON")]
-    assert [r.status for r in rows] == ["SENT", "SENT", "SENT", "SENT", "FAILED", "BLOCKED"]
+    assert [r.status for r in rows] == ["SENT", "SENT", "SENT", "SENT", "FAILED"]
     # The failure names the reason, its type and what to do.
     assert vpe.last_error_code == "UNMAPPED_REASON"
     assert vpe.last_error is not None
     for part in ("V99", "Desistiu da compra", "type V", "BR0001", "Map it under Motivos", "retry"):
         assert part in vpe.last_error, part
-    # The later event waits, visibly.
-    assert later.last_error is not None and f"waiting behind event {vpe.id} (VPE, FAILED)" in later.last_error
     [failed_log] = [entry for entry in send_log(conn, lead_id) if entry["outbox_id"] == vpe.id]
     assert (failed_log["outcome"], failed_log["error_code"], failed_log["status_code"]) == (
         "FAILED", "UNMAPPED_REASON", None,
@@ -405,26 +409,48 @@ def test_scenario_6_unmapped_reason_fails_blocks_then_retry_sends_both_in_order(
     # Other leads are never held up.
     assert gm_codes(gm_sandbox, other_lead) == ["LIM", "LAT", "CRE"]
 
-    # A run without retry_failed leaves both as they are.
+    # A run without retry_failed leaves it as it is.
     assert send(conn, run_id="test-2").totals() == {}
-    assert [r.status for r in outbox(conn, lead_id)][4:] == ["FAILED", "BLOCKED"]
+    assert [r.status for r in outbox(conn, lead_id)][4:] == ["FAILED"]
 
     dms_catalogues.map_reason(conn, "BR0001", "V99", "NotInterested")
     report = send(conn, retry_failed=True, run_id="test-3")
-    assert report.totals() == {"SENT": 2}
+    assert report.totals() == {"SENT": 1}
     assert {r.status for r in outbox(conn, lead_id)} == {"SENT"}
     events = gm_events(gm_sandbox, lead_id)
-    assert [e["Trigger_Code__c"] for e in events] == ["LIM", "LAT", "CRE", "PAB", "VPE", "CRE"]
+    assert [e["Trigger_Code__c"] for e in events] == ["LIM", "LAT", "CRE", "PAB", "VPE"]
     assert [e["DMS_Event_Id__c"] for e in events] == [r.event_id for r in rows]
     assert (events[4]["Lost_Reason__c"], events[4]["Substage__c"]) == ("NotInterested", "NotInterested")
-    assert (events[5]["Contact_Channel__c"], events[5]["Substage__c"]) == ("Email", "InProgressEmail")
-    # VPE reached GM before the later CRE (GM applied them in that order).
-    receipts = [r["dms_event_id"] for r in gm_sandbox.admin.receipts(lead_id)]
-    assert receipts.index(vpe.event_id) < receipts.index(later.event_id)
-    assert gm_stage(gm_sandbox, lead_id) == ("Experiencing", "InProgressEmail")
+    assert gm_stage(gm_sandbox, lead_id) == ("NotConverted", "NotInterested")
     log = [e for e in send_log(conn, lead_id) if e["outbox_id"] == vpe.id]
     assert [(e["outcome"], e["run_id"]) for e in log] == [("FAILED", "test"), ("SENT", "test-3")]
     assert log[1]["request_body"]["Lost_Reason__c"] == "NotInterested"
+
+
+def test_scenario_6_a_later_event_waits_behind_a_failed_one_then_both_go_in_order(
+    conn: psycopg.Connection[Any], dms_url: str, gm_sandbox: SandboxProcess
+) -> None:
+    """The waiting half of scenario 6, on an event that is not a close: GM refuses a contact for good,
+    the test drive scheduled after it waits, a retry sends both in order."""
+    [lead_id] = import_leads(dms_url, gm_sandbox, ("BR0001", "NEW_VEHICLE"))
+    [contact] = contacts(conn, [lead_id])
+    assert send(conn).totals() == {"SENT": 2}
+    dms.register_contact(conn, contact, "PHONE")
+    dms.schedule_test_drive(conn, contact, "ONIX-10-LT-25")
+    gm_sandbox.admin.record_errors(1, status_code="INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")
+
+    report = send(conn, run_id="test-2")
+    assert report.totals() == {"FAILED": 1}
+    cre, later = outbox(conn, lead_id)[2:]
+    assert [(r.trigger_code, r.status) for r in (cre, later)] == [("CRE", "FAILED"), ("TDA", "BLOCKED")]
+    assert later.last_error is not None and f"waiting behind event {cre.id} (CRE, FAILED)" in later.last_error
+    assert send(conn, run_id="test-3").totals() == {}
+
+    report = send(conn, retry_failed=True, run_id="test-4")
+    assert report.totals() == {"SENT": 2}
+    receipts = [r["dms_event_id"] for r in gm_sandbox.admin.receipts(lead_id) if r["success"]]
+    assert receipts[2:] == [cre.event_id, later.event_id]
+    assert gm_stage(gm_sandbox, lead_id) == ("Deciding", "TestDriveScheduled")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,22 @@ WHERE o.status = 'BLOCKED'
       WHERE f.lead_id = o.lead_id AND f.id < o.id AND f.status = 'FAILED'
   );
 
+-- name: cancel_deleted
+-- Events of leads known to be deleted at GM that a DMS transaction committed while the import was
+-- marking the deletion (the dms.contact trigger of 0010 cancels the ones it can see): cancelled
+-- before the run claims anything. Only sendable rows can be such stragglers (partial index).
+UPDATE gmcrm.trigger_outbox o
+SET status = 'CANCELLED', cancelled_reason = gmcrm.lead_deleted_reason(c.gm_deleted_at), next_attempt_at = NULL,
+    claimed_by = NULL, claimed_until = NULL
+FROM dms.contact c
+WHERE o.status IN ('PENDING', 'RETRY') AND c.lead_id = o.lead_id AND c.gm_deleted_at IS NOT NULL;
+
+-- name: cancel_leads
+-- GM answered that a lead is deleted (ENTITY_IS_DELETED): every unsent event of each lead ends
+-- CANCELLED with its reason, the answered one included (record_outcomes left it to this).
+SELECT coalesce(sum(gmcrm.cancel_lead_events(t.lead_id, t.reason)), 0)::int
+FROM unnest(%(lead_ids)s::text[], %(reasons)s::text[]) AS t(lead_id, reason);
+
 -- name: claim
 -- Per lead only the earliest unsent event is sendable. SKIP LOCKED plus the lease keep two runs
 -- (or lanes) from ever claiming one event twice.
@@ -52,7 +68,7 @@ WITH candidates AS (
       AND (%(lanes)s::int = 1 OR gmcrm.lead_hash(o.lead_id) %% %(lanes)s::int = %(lane)s::int)
       AND NOT EXISTS (
           SELECT 1 FROM gmcrm.trigger_outbox e
-          WHERE e.lead_id = o.lead_id AND e.id < o.id AND e.status NOT IN ('SENT', 'SKIPPED')
+          WHERE e.lead_id = o.lead_id AND e.id < o.id AND e.status NOT IN ('SENT', 'SKIPPED', 'CANCELLED')
       )
     ORDER BY o.id
     LIMIT %(limit)s
@@ -70,19 +86,22 @@ WHERE id = ANY(%(ids)s::bigint[]) AND claimed_by = %(worker)s;
 -- name: record_outcomes
 -- Outcomes of one batch, passed as arrays, applied to the outbox in one statement. DRY_RUN and
 -- DEFERRED (daily limit) leave the event as it was, backoff and last error included; only the claim goes.
+-- CANCELLED (GM says the lead is deleted) counts the attempt and keeps GM's error; cancel_leads, in
+-- the same transaction, then ends the event and the rest of its lead.
 UPDATE gmcrm.trigger_outbox o
 SET status = CASE t.outcome
         WHEN 'SENT' THEN 'SENT'
         WHEN 'RETRY' THEN 'RETRY'
         WHEN 'FAILED' THEN 'FAILED'
         ELSE o.status END,
-    attempts = o.attempts + CASE WHEN t.outcome IN ('SENT', 'RETRY', 'FAILED') THEN 1 ELSE 0 END,
+    attempts = o.attempts + CASE WHEN t.outcome IN ('SENT', 'RETRY', 'FAILED', 'CANCELLED') THEN 1 ELSE 0 END,
     sent_at = CASE WHEN t.outcome = 'SENT' THEN now() ELSE o.sent_at END,
     next_attempt_at = CASE t.outcome
         WHEN 'RETRY'
         THEN now() + least(%(backoff_max)s::interval, %(backoff_base)s::interval * power(2, o.attempts))
         WHEN 'SENT' THEN NULL
         WHEN 'FAILED' THEN NULL
+        WHEN 'CANCELLED' THEN NULL
         ELSE o.next_attempt_at END,
     last_error = CASE t.outcome
         WHEN 'SENT' THEN NULL WHEN 'DRY_RUN' THEN o.last_error ELSE coalesce(t.error_message, o.last_error) END,

@@ -66,12 +66,14 @@ OUTCOMES: dict[str, str] = {
     "FAILED": "Failed",
     "DEFERRED": "Deferred (daily limit)",
     "DRY_RUN": "Dry run",
+    "CANCELLED": "Cancelled (lead deleted at GM)",
 }
 KIND_LABELS = {
     "IMPORTED": "Imported",
     "QUARANTINED": "Quarantined",
     "EVENT_CREATED": "Evento criado",
     "SEND_ATTEMPT": "Send attempt",
+    "NOT_SENT": "Not sent",
 }
 SEARCH_LIMIT = 200
 LATEST_LIMIT = 50
@@ -471,6 +473,15 @@ def timeline_items(
             ]
             if d.get("last_error"):
                 item.facts.append(Fact("Last error", _free_text(d.get("last_error"), lead_id), wide=True))
+            if why := d.get("cancelled_reason") or d.get("skipped_reason"):
+                item.facts.append(Fact("Why not sent", _free_text(why, lead_id), wide=True))
+        elif entry.kind == "NOT_SENT":
+            item.facts = [
+                Fact("DMS record", _value(f"{d.get('source_table')} {d.get('source_id')}")),
+                Fact("Reason", _value(d.get("reason_code"))),
+                Fact("Closed by event", _value(d.get("closed_by_outbox_id"))),
+                Fact("Why not sent", _free_text(d.get("reason"), lead_id), wide=True),
+            ]
         elif entry.kind == "SEND_ATTEMPT":
             matches = extras.get((d.get("outbox_id"), entry.at)) or [{}]
             extra = matches.pop(0) if len(matches) > 1 else matches[0]
