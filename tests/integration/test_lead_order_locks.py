@@ -91,3 +91,53 @@ def test_overlapping_transactions_on_one_lead_reach_gm_in_dms_order(dms_url: str
         assert {r.status for r in outbox(conn, lead_id)} == {"SENT"}
         assert gm_stage(gm_sandbox, lead_id) == ("Deciding", "TestDriveScheduled")
         assert waited, "the second transaction committed while the first, earlier one on its lead was open"
+
+
+def test_two_screens_closing_one_lead_at_once_wait_for_each_other_and_never_deadlock(
+    dms_url: str, gm_sandbox: SandboxProcess
+) -> None:
+    """The lead lock is taken before the contact's row lock: a screen closing the lead while another
+    transaction on it is open waits for it without holding the contact, so that transaction can go on
+    to close the contact itself."""
+    with psycopg.connect(dms_url, autocommit=True) as conn:
+        seed(conn)
+        [lead_id] = import_leads(dms_url, gm_sandbox, ("BR0001", "NEW_VEHICLE"))
+        [contact] = contacts(conn, [lead_id])
+        dms.register_contact(conn, contact, "PHONE")  # IN_PROGRESS from here on
+
+        first = psycopg.connect(dms_url)
+        try:
+            dms.register_no_contact(first, contact)  # holds the lead
+            second_pid: list[int] = []
+            second_done = threading.Event()
+            errors: list[BaseException] = []
+
+            def second_screen() -> None:
+                try:
+                    with psycopg.connect(dms_url) as c2:
+                        second_pid.append(c2.info.backend_pid)
+                        dms.register_lost_sale(c2, contact, "V02")
+                        c2.commit()
+                except BaseException as exc:
+                    errors.append(exc)
+                finally:
+                    second_done.set()
+
+            thread = threading.Thread(target=second_screen, daemon=True)
+            thread.start()
+            _wait_for(
+                lambda: second_done.is_set() or (bool(second_pid) and _waiting_on_a_lock(conn, second_pid[0])),
+                "the second screen to wait for the first",
+            )
+            dms.register_lost_sale(first, contact, "V01")  # the first screen closes it too, then commits
+            first.commit()
+        finally:
+            first.close()
+        thread.join(timeout=30)
+        assert not thread.is_alive() and not errors, errors
+
+        assert [r.trigger_code for r in outbox(conn, lead_id)] == ["LIM", "LAT", "CRE", "CNR", "VPE"]
+        row = conn.execute(
+            "SELECT trigger_code, reason_code FROM gmcrm.activity_not_sent WHERE lead_id = %s", (lead_id,)
+        ).fetchone()
+        assert row == ("VPE", "AFTER_CLOSE")  # the second close: after the first, not sent

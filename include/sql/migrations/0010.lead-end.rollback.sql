@@ -84,6 +84,20 @@ CREATE OR REPLACE FUNCTION gmcrm.record_trigger(
     END
     $$;
 
+CREATE OR REPLACE FUNCTION dms.mark_contact_in_progress(p_contact_id bigint) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE dms.contact SET status = 'IN_PROGRESS' WHERE id = p_contact_id AND status = 'IN_QUEUE'
+    $$;
+
+CREATE OR REPLACE FUNCTION dms.mark_contact_closed(p_contact_id bigint, p_status text) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE dms.contact SET status = p_status
+    WHERE id = p_contact_id AND status IS DISTINCT FROM p_status
+    $$;
+DROP FUNCTION IF EXISTS gmcrm.lock_lead_of_contact(bigint);
+
 DROP TRIGGER IF EXISTS contact_cancel_deleted_lead ON dms.contact;
 DROP FUNCTION IF EXISTS dms.contact_cancel_deleted_lead();
 DROP FUNCTION IF EXISTS gmcrm.cancel_lead_events(text, text);

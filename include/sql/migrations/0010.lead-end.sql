@@ -8,7 +8,11 @@
 -- 9. Recording a trigger takes a per-lead transaction-scoped advisory lock (gmcrm.lead_lock_key), so
 --    a lead's events commit in their outbox order: a DMS transaction that records an event on a lead
 --    waits for an open one that recorded an earlier event on it. The send claim's "earliest unsent event
---    of the lead" is then the earliest one there will ever be.
+--    of the lead" is then the earliest one there will ever be. Deadlocks: the capture triggers take
+--    the lead lock before they update the contact row (dms.mark_contact_*), so lead lock -> row lock is
+--    the one order; distribution takes its contacts (rows, then leads) in contact id order. Two DMS
+--    transactions that each hold one lead and want the other's can still deadlock (PostgreSQL aborts
+--    one; the screen retries), as they could on any two rows; the send path never takes a lead lock.
 -- 10. After a lead is closed in the DMS (a VPE or an NFF recorded for it), later activity on its contact
 --    records no outbox row: it is kept in gmcrm.activity_not_sent ("after the close, not sent"), which
 --    the lead log reads, as is activity on a lead known to be deleted at GM.
@@ -67,6 +71,33 @@ CREATE FUNCTION gmcrm.cancel_lead_events(p_lead_id text, p_reason text) RETURNS 
         GET DIAGNOSTICS n = ROW_COUNT;
         RETURN n;
     END
+    $$;
+
+-- Takes the lock of the contact's lead (none for a contact without one). The capture triggers call
+-- it, through the two functions below, before they update the contact: so a DMS transaction always
+-- takes a lead's lock before the contact's row lock, never the other way round. Otherwise a screen
+-- holding the row lock (say, closing the contact) and waiting for the lead lock would deadlock with
+-- the transaction holding the lead lock that goes on to update the contact.
+CREATE FUNCTION gmcrm.lock_lead_of_contact(p_contact_id bigint) RETURNS void
+    LANGUAGE sql
+    AS $$
+    SELECT pg_advisory_xact_lock(gmcrm.lead_lock_key(ct.lead_id))
+    FROM dms.contact ct WHERE ct.id = p_contact_id AND ct.lead_id IS NOT NULL
+    $$;
+
+CREATE OR REPLACE FUNCTION dms.mark_contact_in_progress(p_contact_id bigint) RETURNS void
+    LANGUAGE sql
+    AS $$
+    SELECT gmcrm.lock_lead_of_contact(p_contact_id);
+    UPDATE dms.contact SET status = 'IN_PROGRESS' WHERE id = p_contact_id AND status = 'IN_QUEUE';
+    $$;
+
+CREATE OR REPLACE FUNCTION dms.mark_contact_closed(p_contact_id bigint, p_status text) RETURNS void
+    LANGUAGE sql
+    AS $$
+    SELECT gmcrm.lock_lead_of_contact(p_contact_id);
+    UPDATE dms.contact SET status = p_status
+    WHERE id = p_contact_id AND status IS DISTINCT FROM p_status;
     $$;
 
 CREATE FUNCTION gmcrm.lead_deleted_reason(p_deleted_at timestamptz) RETURNS text
@@ -163,8 +194,9 @@ CREATE OR REPLACE FUNCTION gmcrm.record_trigger(
 
         -- One recording transaction per lead at a time, until it commits: an earlier event of the lead
         -- still uncommitted elsewhere holds this one back, so the lead's events commit (and become
-        -- claimable) in outbox order. Held until commit, re-entrant within the transaction. A statement
-        -- touching many leads takes them in its rows' order; distribution goes in contact id order.
+        -- claimable) in outbox order. Held until commit, re-entrant within the transaction (the capture
+        -- triggers usually hold it already: see gmcrm.lock_lead_of_contact). A statement touching many
+        -- leads takes them in its rows' order; distribution goes in contact id order.
         PERFORM pg_advisory_xact_lock(gmcrm.lead_lock_key(c.lead_id));
 
         -- Read after the lock (each statement here takes a new snapshot under READ COMMITTED, the DMS's
