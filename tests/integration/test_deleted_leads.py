@@ -90,6 +90,8 @@ def test_events_waiting_when_the_import_sees_the_deletion_are_cancelled_and_bloc
     assert "0 event(s) FAILED" in _cli("events", "list", "--status", "FAILED", "--dms-url", dms_url)
     listed = _cli("events", "list", "--status", "cancelled", "--dms-url", dms_url)
     assert "3 event(s) CANCELLED" in listed and "lead deleted at GM" in listed
+    bogus = runner.invoke(app, ["events", "list", "--status", "GONE", "--dms-url", dms_url])
+    assert bogus.exit_code != 0 and "CANCELLED" in bogus.output
     # A cancelled event is final: no retry, no skip.
     assert not skip_event(conn, unsent[0].id, "by hand")
     # The lead log shows the cancellation and why.
