@@ -32,6 +32,7 @@ class Case:
     stranded: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
     _conn: psycopg.Connection[Any] | None = None
+    _conn_crashes: int = 0
 
     @property
     def sandbox(self) -> Any:
@@ -40,10 +41,12 @@ class Case:
     @property
     def conn(self) -> psycopg.Connection[Any]:
         """An autocommit connection to this class's DMS, opened again after a crash."""
-        if self._conn is None or self._conn.closed or self._conn.broken:
+        crashes = self.env.pg.crashes
+        if self._conn is None or self._conn.closed or self._conn.broken or self._conn_crashes != crashes:
             if self._conn is not None:
                 self._conn.close()
             self._conn = self.env.connect()
+            self._conn_crashes = crashes
         return self._conn
 
     def close(self) -> None:
@@ -149,7 +152,7 @@ def run_case(env: Environment, name: str, inject: FaultFn, seed: int) -> Outcome
         return Outcome(name, injected, counts, time.perf_counter() - started, case.notes)
     except Exception as exc:  # a harness or integration crash is reported on its row, not hidden
         env.sandbox.admin.clear_faults()
-        error = mask_text(f"{type(exc).__name__}: {exc}")[:300]
+        error = " ".join(mask_text(f"{type(exc).__name__}: {exc}").split())[:300]
         return Outcome(name, 0, None, time.perf_counter() - started, case.notes, error)
     finally:
         case.close()

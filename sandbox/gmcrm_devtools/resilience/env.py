@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -143,13 +144,13 @@ class Environment:
             self.pg.stop()
 
 
-def _configure_airflow(state_dir: Path) -> None:
+def _airflow_settings(state_dir: Path) -> dict[str, str]:
     """Airflow's home and metadata (SQLite) for the suite, unless Airflow is already configured (tests)."""
-    if "airflow" in sys.modules or os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
-        return
+    if "airflow" in sys.modules or os.environ.get("AIRFLOW_HOME"):
+        return {}
     home = state_dir / "airflow"
     home.mkdir(parents=True, exist_ok=True)
-    os.environ.update(
+    return dict(
         {
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
@@ -159,6 +160,22 @@ def _configure_airflow(state_dir: Path) -> None:
             "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "CRITICAL"),
         }
     )
+
+
+@contextmanager
+def _environ(updates: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with the suite's settings, as it was afterwards (the suite may run inside pytest)."""
+    keys = [*updates, "AIRFLOW_CONN_GM_CRM", "AIRFLOW_CONN_DMS_POSTGRES", "XDG_RUNTIME_DIR"]
+    saved = {key: os.environ.get(key) for key in keys}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _airflow_db_migrate() -> None:
@@ -196,29 +213,36 @@ def environment(state_dir: Path | None = None) -> Iterator[Environment]:
     with tempfile.TemporaryDirectory(prefix="gmcrm-resilience-") as tmp:
         root = state_dir or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        _configure_airflow(root)
-        # pgserver keeps its lock and sockets under XDG_RUNTIME_DIR; keep them in the suite's directory.
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(root))
-        pg = CrashablePostgres(root / "pg")
-        server_url = pg.start()
-        sandbox: SandboxProcess | None = None
-        try:
-            template = f"resilience_tpl_{uuid.uuid4().hex[:8]}"
-            db.ensure_database(server_url, template)
-            template_url = db.with_database(server_url, template)
-            migrate.upgrade(template_url)
-            with psycopg.connect(template_url) as conn:
-                seed_demo_world(conn)
-            sandbox = SandboxProcess(root / "sandbox", port=0, dealers=1, leads_per_dealer=0, seed=1).start()
-            os.environ["AIRFLOW_CONN_GM_CRM"] = salesforce_conn(sandbox)
-            _airflow_db_migrate()
-            env = Environment(root, pg, sandbox, template, _load_dags())
-        except BaseException:
-            if sandbox is not None:
-                sandbox.stop()
-            pg.stop()
-            raise
-        try:
-            yield env
-        finally:
-            env.stop()
+        with _environ(_airflow_settings(root)):
+            yield from _started(root)
+
+
+def _started(root: Path) -> Iterator[Environment]:
+    """Everything started in ``root``; stopped when the caller is done."""
+    # pgserver keeps its lock and sockets under XDG_RUNTIME_DIR; keep them in the suite's directory. It also
+    # logs from an exit hook, after pytest has closed its streams: its records stay with it.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(root))
+    logging.getLogger("pgserver").propagate = False
+    pg = CrashablePostgres(root / "pg")
+    server_url = pg.start()
+    sandbox: SandboxProcess | None = None
+    try:
+        template = f"resilience_tpl_{uuid.uuid4().hex[:8]}"
+        db.ensure_database(server_url, template)
+        template_url = db.with_database(server_url, template)
+        migrate.upgrade(template_url)
+        with psycopg.connect(template_url) as conn:
+            seed_demo_world(conn)
+        sandbox = SandboxProcess(root / "sandbox", port=0, dealers=1, leads_per_dealer=0, seed=1).start()
+        os.environ["AIRFLOW_CONN_GM_CRM"] = salesforce_conn(sandbox)
+        _airflow_db_migrate()
+        env = Environment(root, pg, sandbox, template, _load_dags())
+    except BaseException:
+        if sandbox is not None:
+            sandbox.stop()
+        pg.stop()
+        raise
+    try:
+        yield env
+    finally:
+        env.stop()
