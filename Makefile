@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo run sandbox db-upgrade constraints bench clean system-deps
+.PHONY: test lint demo run sandbox db-upgrade constraints bench resilience clean system-deps
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ db-upgrade: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_send.py
+
+# Every fault class against the sandbox and a PostgreSQL it crashes; one table; exit 1 if anything was lost.
+resilience: $(STAMP)
+	$(BIN)/python benchmarks/resilience.py
 
 constraints: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt

@@ -2,7 +2,8 @@
 
 It owns what simple-salesforce leaves to the caller (``salesforce-notes.md``): retries with
 backoff on transient failures (5xx, timeouts, resets), one fresh sign-in on an expired session,
-a hard stop on the daily limit, and a count of the API calls used and remaining.
+a hard stop (``GmStop``: everything left pending) on the daily limit and on a session refused
+again right after that sign-in, and a count of the API calls used and remaining.
 
 Production signs in through the Airflow Salesforce provider's hook (JWT, client credentials or
 password flows, all handled by simple-salesforce). A Salesforce-compatible server that is not on
@@ -47,8 +48,45 @@ class GmError(Exception):
     """A GM CRM call failed."""
 
 
-class DailyLimitReached(GmError):
+class GmStop(GmError):
+    """Stop calling this GM connection for this cycle and leave every lead and event pending.
+
+    Nothing is wrong with the work itself (the next cycle may well succeed), so nothing is marked
+    failed. ``status`` and ``error_code`` are what the send log records for the deferred events;
+    ``reason`` is the short text a run reports.
+    """
+
+    status: int | None = None
+    error_code: str = "STOPPED"
+    reason: str = "GM CRM stopped this cycle"
+
+
+class DailyLimitReached(GmStop):
     """GM's daily API request limit is used up: stop for this cycle, keep everything pending."""
+
+    status = 403
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+    reason = "daily API limit reached"
+
+
+class SessionRefused(GmStop):
+    """GM refused the session again right after a fresh sign-in: stop this connection for the cycle.
+
+    A second refusal in a row is not the events' fault (the integration user may be frozen, its
+    connected app's policy changed, or GM's login service is failing): failing every event of the
+    batch would make a person retry each by hand once it is over.
+    """
+
+    status = 401
+    error_code = "SESSION_REFUSED"
+    reason = "GM CRM refused the session again right after signing in again"
+
+    def __init__(self, connection: str) -> None:
+        super().__init__(
+            f"{self.reason} (connection {connection}): nothing more is sent or read on it this cycle and "
+            "everything is left pending for the next one; if it lasts, check the integration user and "
+            "its connected app at GM"
+        )
 
 
 class GmTransientError(GmError):
@@ -291,7 +329,12 @@ class GmClient:
             try:
                 result = self._call_with_retries(kind, lambda: fn(self.sf))
             except SalesforceExpiredSession as exc:
-                raise GmRequestError("GM CRM session expired again right after a fresh sign-in") from exc
+                # Sign in afresh next time (the next cycle, or a caller that tries again later).
+                self._sf = None
+                log.warning(
+                    "GM CRM (%s) refused the new session too; stopping this connection for the cycle", self.name
+                )
+                raise SessionRefused(self.name) from exc
         self._note_usage()
         return result
 

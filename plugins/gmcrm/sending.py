@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from gmcrm.gm_client import DailyLimitReached, GmClient, GmRequestError, GmTransientError
+from gmcrm.gm_client import GmClient, GmRequestError, GmStop, GmTransientError
 from gmcrm.gm_mapping import GmMapping, load_mapping
 from gmcrm.logs import get_logger
 from gmcrm.paths import named_queries
@@ -349,9 +349,9 @@ class Sender:
         keep_going = True
         try:
             results = self.client.upsert_events([r for _, r in batch])
-        except DailyLimitReached as exc:
-            self._all(attempts, "DEFERRED", 403, "REQUEST_LIMIT_EXCEEDED", str(exc))
-            report.stopped = "daily API limit reached: everything left pending for the next cycle"
+        except GmStop as exc:  # the daily limit, a session refused again: pending, nothing failed
+            self._all(attempts, "DEFERRED", exc.status, exc.error_code, str(exc))
+            report.stopped = f"{exc.reason}: everything left pending for the next cycle"
             keep_going = False
         except GmTransientError as exc:
             self._all(attempts, "RETRY", None, "TRANSIENT", str(exc))

@@ -58,6 +58,11 @@ class Access:
         with self._lock:
             return token in self._tokens
 
+    def revoke(self, token: str) -> None:
+        """One token becomes invalid (a sign-in whose session is refused from its first use)."""
+        with self._lock:
+            self._tokens.discard(token)
+
     def expire_sessions(self) -> int:
         """Invalidate every token issued so far; returns how many."""
         with self._lock:

@@ -169,6 +169,18 @@ class AdminClient:
         """Every token issued so far becomes invalid (next call: 401 INVALID_SESSION_ID)."""
         return self.add_fault({"kind": "expire_sessions"})
 
+    def drop_connections(self, count: int = 1, applies_to: AppliesTo = "any", *, after_applying: bool = False) -> Json:
+        """The next ``count`` matching calls get no answer: the connection is aborted, before GM did
+        anything or (``after_applying``) after GM applied the call in full."""
+        return self.add_fault(
+            {"kind": "drop", "count": count, "applies_to": applies_to, "when": "after" if after_applying else "before"}
+        )
+
+    def refuse_sessions(self, count: int = 1) -> Json:
+        """Every session expires now, and the next ``count`` sign-ins get a token refused from its first use
+        (401 ``INVALID_SESSION_ID``): a session refused again right after signing in again."""
+        return self.add_fault({"kind": "refuse_sessions", "count": count})
+
     def exhaust_daily_limit(self) -> Json:
         """Usage set to the maximum: calls answer 403 REQUEST_LIMIT_EXCEEDED until limits change."""
         return self.add_fault({"kind": "daily_limit"})

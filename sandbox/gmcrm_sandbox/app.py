@@ -4,10 +4,12 @@ What applies to every REST call lives here, in this order, mirroring where Sales
 
 1. URI over 16,384 characters: ``414`` (rejected at the edge: not a call, not counted);
 2. the call is counted by kind (``/__admin__/calls``), whatever happens next;
-3. injected latency, then an injected status (the edge failing: no API usage counted);
+3. injected latency, then an injected status (the edge failing: no API usage counted), then a
+   connection dropped before GM did anything (``drop`` with ``when: before``);
 4. the bearer token: ``401 INVALID_SESSION_ID`` (no usage counted);
 5. the daily limit: ``403 REQUEST_LIMIT_EXCEEDED`` once usage reached the maximum (no usage counted);
-6. one unit of API usage, then the resource itself; a ``400``/``404`` from it still used the unit.
+6. one unit of API usage, then the resource itself; a ``400``/``404`` from it still used the unit;
+7. a connection dropped after GM applied the call (``drop`` with ``when: after``): the answer is lost.
 
 Every REST response from step 4 on (and the 404 of an unknown version) carries ``Sforce-Limit-Info: api-usage=N/M``.
 """
@@ -31,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from . import rest
 from .access import ORG_ID, USER_ID
 from .admin_api import build_admin_router
+from .drops import DropConnections, mark_dropped
 from .errors import ApiError
 from .faults import SERVICE_UNAVAILABLE_HTML, STATUS_ERRORS, Fault
 from .store import Org
@@ -82,16 +85,32 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
-async def _apply_faults(org: Org, kind: str) -> Response | None:
+async def _apply_faults(org: Org, kind: str, request: Request) -> Response | None:
     latency = org.faults.take("latency", kind)
     if latency is not None:
         await asyncio.sleep(latency.seconds)
     status = org.faults.take("status", kind)
-    return fault_response(status) if status is not None else None
+    if status is not None:
+        return fault_response(status)
+    if org.faults.take_drop(kind, "before"):
+        mark_dropped(request.scope)
+        return Response(status_code=204)  # never reaches the client
+    return None
 
 
-def create_app(org: Org) -> FastAPI:
-    """The ASGI app serving ``org``."""
+def _drop_after(org: Org, kind: str, request: Request, response: Response) -> Response:
+    """The call is done (GM applied it); a ``drop`` fault ``after`` loses its answer on the way back."""
+    if org.faults.take_drop(kind, "after"):
+        mark_dropped(request.scope)
+    return response
+
+
+def create_app(org: Org) -> DropConnections:
+    """The ASGI app serving ``org`` (FastAPI inside the layer that drops connections on purpose)."""
+    return DropConnections(_create_fastapi(org))
+
+
+def _create_fastapi(org: Org) -> FastAPI:
     app = FastAPI(
         title="GM CRM sandbox",
         description="A local stand-in for GM's Salesforce org (see the package docstring).",
@@ -104,7 +123,7 @@ def create_app(org: Org) -> FastAPI:
     @app.post("/services/oauth2/token", include_in_schema=False)
     async def token(request: Request) -> Response:
         org.access.record_call("token")
-        faulted = await _apply_faults(org, "token")
+        faulted = await _apply_faults(org, "token", request)
         if faulted is not None:
             return faulted
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
@@ -117,21 +136,28 @@ def create_app(org: Org) -> FastAPI:
         access_token = org.access.issue_token(form.get("client_id", ""), form.get("client_secret", ""))
         if access_token is None:
             return json_response(400, {"error": "invalid_client", "error_description": "invalid client credentials"})
+        if org.faults.take_refused_sign_in():
+            org.access.revoke(access_token)  # signed in, yet refused from its first use
         instance_url = f"https://{request.headers.get('host', request.url.netloc)}"
         identity = f"{instance_url}/id/{ORG_ID}/{USER_ID}"
         issued_at = str(int(time.time() * 1000))
         # As Salesforce signs it: HMAC-SHA256 of id + issued_at with the client secret, base64.
         digest = hmac.new(org.config.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256)
-        return json_response(
-            200,
-            {
-                "access_token": access_token,
-                "instance_url": instance_url,
-                "id": identity,
-                "token_type": "Bearer",
-                "issued_at": issued_at,
-                "signature": base64.b64encode(digest.digest()).decode(),
-            },
+        return _drop_after(
+            org,
+            "token",
+            request,
+            json_response(
+                200,
+                {
+                    "access_token": access_token,
+                    "instance_url": instance_url,
+                    "id": identity,
+                    "token_type": "Bearer",
+                    "issued_at": issued_at,
+                    "signature": base64.b64encode(digest.digest()).decode(),
+                },
+            ),
         )
 
     @app.get("/services/data", include_in_schema=False)
@@ -168,7 +194,7 @@ def create_app(org: Org) -> FastAPI:
         route, match = rest.classify(resource)
         kind = route.kind(request.method) if route is not None else "other"
         org.access.record_call(kind)
-        faulted = await _apply_faults(org, kind)
+        faulted = await _apply_faults(org, kind, request)
         if faulted is not None:
             return faulted
         if not (version.startswith(_VERSION_PREFIX) and _is_version(version[1:])):
@@ -195,8 +221,13 @@ def create_app(org: Org) -> FastAPI:
             # other connections (the org has its own lock).
             status, content = await run_in_threadpool(_dispatch_encoded, org, req, route, match)
         except ApiError as exc:
-            return error_response(exc, _limit_header(org))
-        return Response(content=content, status_code=status, media_type=JSON_TYPE, headers=_limit_header(org))
+            return _drop_after(org, kind, request, error_response(exc, _limit_header(org)))
+        return _drop_after(
+            org,
+            kind,
+            request,
+            Response(content=content, status_code=status, media_type=JSON_TYPE, headers=_limit_header(org)),
+        )
 
     app.include_router(build_admin_router(org))
     return app

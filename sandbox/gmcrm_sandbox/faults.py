@@ -7,7 +7,15 @@ Kinds kept here (consumed one match at a time):
 - ``latency``: the next ``count`` matching calls sleep ``seconds`` before answering (and are then processed
   normally: a client that timed out does not know whether its write landed, as with the real org);
 - ``record_error``: per record of collection upserts, either the next ``count`` records or, with
-  ``dms_event_ids``, those records (each ``count`` times), fail with ``status_code``.
+  ``dms_event_ids``, those records (each ``count`` times), fail with ``status_code``;
+- ``drop``: the next ``count`` matching calls get no answer at all: the server closes the connection
+  (a reset, as a load balancer or a network cut does). ``when`` says whether GM had applied the call:
+  ``"before"`` (nothing done, no API usage) or ``"after"`` (the call was processed in full, the upserts
+  saved, and only the answer is lost: the client cannot tell the two apart);
+- ``refuse_sessions``: every session issued so far expires at once, and the next ``count`` sign-ins
+  get a token that the REST API refuses (401 ``INVALID_SESSION_ID``) from its first use: a session
+  refused again right after signing in again, as when the integration user is frozen or its
+  connected app's policy changes mid-cycle.
 
 ``expire_sessions`` and ``daily_limit`` are one-off actions on the org's state, not kept here.
 """
@@ -83,6 +91,8 @@ class Fault:
     message: str | None = None
     seconds: float = 0.0
     status_code: str = "UNABLE_TO_LOCK_ROW"
+    # drop: "before" (GM did nothing) or "after" (GM applied the call, the answer is lost).
+    when: str = "before"
     # dms_event_id -> remaining failures for that record (record_error with an id list).
     per_record: dict[str, int] | None = None
 
@@ -92,6 +102,10 @@ class Fault:
             out |= {"applies_to": self.applies_to, "status": self.status, "html": self.html}
         elif self.kind == "latency":
             out |= {"applies_to": self.applies_to, "seconds": self.seconds}
+        elif self.kind == "drop":
+            out |= {"applies_to": self.applies_to, "when": self.when}
+        elif self.kind == "refuse_sessions":
+            pass
         else:
             out |= {"status_code": self.status_code}
             if self.per_record is not None:
@@ -108,7 +122,8 @@ class FaultBook:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, spec: Mapping[str, Any]) -> Fault:
-        """Validate and keep a ``status``, ``latency`` or ``record_error`` fault (``FaultSpecError`` if bad)."""
+        """Validate and keep a ``status``, ``latency``, ``record_error``, ``drop`` or ``refuse_sessions`` fault
+        (``FaultSpecError`` if bad)."""
         fault = self._build(spec)
         with self._lock:
             self.faults.append(fault)
@@ -117,10 +132,17 @@ class FaultBook:
     def _build(self, spec: Mapping[str, Any]) -> Fault:
         kind = spec.get("kind")
         count = _positive_int(spec.get("count", 1), "count")
-        if kind in ("status", "latency"):
+        if kind == "refuse_sessions":
+            return Fault(next(self._ids), "refuse_sessions", count)
+        if kind in ("status", "latency", "drop"):
             applies_to = str(spec.get("applies_to", "any"))
             if applies_to not in APPLIES_TO:
                 raise FaultSpecError(f"applies_to must be one of {sorted(APPLIES_TO)}")
+            if kind == "drop":
+                when = spec.get("when", "before")
+                if when not in ("before", "after"):
+                    raise FaultSpecError('when must be "before" or "after"')
+                return Fault(next(self._ids), "drop", count, applies_to=applies_to, when=str(when))
             if kind == "status":
                 status = spec.get("status", 503)
                 if not isinstance(status, int) or not 400 <= status <= 599:
@@ -157,7 +179,9 @@ class FaultBook:
                 per_record=per_record,
             )
         else:
-            raise FaultSpecError("kind must be one of status, latency, record_error, expire_sessions, daily_limit")
+            raise FaultSpecError(
+                "kind must be one of status, latency, record_error, drop, refuse_sessions, expire_sessions, daily_limit"
+            )
         return fault
 
     def take(self, kind: str, call_kind: str) -> Fault | None:
@@ -170,6 +194,24 @@ class FaultBook:
                     self._use(fault)
                     return fault
         return None
+
+    def take_drop(self, call_kind: str, when: str) -> bool:
+        """Consume one use of the first ``drop`` fault for ``call_kind`` at this point (before/after)."""
+        with self._lock:
+            for fault in self.faults:
+                if fault.kind == "drop" and fault.when == when and call_kind in APPLIES_TO[fault.applies_to]:
+                    self._use(fault)
+                    return True
+        return False
+
+    def take_refused_sign_in(self) -> bool:
+        """True when the sign-in being answered must get a token that is refused on use (one use)."""
+        with self._lock:
+            for fault in self.faults:
+                if fault.kind == "refuse_sessions":
+                    self._use(fault)
+                    return True
+        return False
 
     def take_record_error(self, dms_event_id: str | None) -> tuple[str, str] | None:
         """(statusCode, message) when this record must fail, consuming one use."""

@@ -235,13 +235,17 @@ class Org:
     # ------------------------------------------------------------------------------------------- faults
 
     def add_fault(self, spec: Mapping[str, Any]) -> dict[str, Any]:
-        """Inject a fault (see ``faults.py``); ``expire_sessions`` and ``daily_limit`` act at once."""
+        """Inject a fault (see ``faults.py``); ``expire_sessions`` and ``daily_limit`` act at once, and
+        ``refuse_sessions`` expires the sessions at once, then refuses the next sign-ins' tokens."""
         kind = spec.get("kind")
         if kind == "expire_sessions":
             return {"kind": kind, "expired": self.access.expire_sessions()}
         if kind == "daily_limit":
             return {"kind": kind, **self.access.exhaust()}
-        return self.faults.add(spec).describe()
+        fault = self.faults.add(spec)
+        if kind == "refuse_sessions":
+            return {**fault.describe(), "expired": self.access.expire_sessions()}
+        return fault.describe()
 
     def clear_faults(self) -> dict[str, int]:
         return {"cleared": self.faults.clear()}

@@ -174,3 +174,85 @@ def test_fault_list_clear_and_bad_specs(admin: AdminClient) -> None:
         with pytest.raises(AdminError) as err:
             admin.add_fault(spec)
         assert err.value.status == 400
+
+
+def _token_form(sandbox: SandboxProcess) -> dict[str, str]:
+    return {"grant_type": "client_credentials", "client_id": sandbox.client_id, "client_secret": sandbox.client_secret}
+
+
+def test_connection_dropped_before_gm_applied_the_call(sf: Salesforce, admin: AdminClient) -> None:
+    lead = admin.leads(dealer_code="BR0001")[0]
+    used = admin.calls()["api_usage"]["used"]
+    admin.drop_connections(applies_to="collection")
+    assert admin.faults()[0] | {"id": 0} == {
+        "id": 0, "kind": "drop", "remaining": 1, "applies_to": "collection", "when": "before",
+    }  # fmt: skip
+    with pytest.raises(requests.exceptions.ConnectionError):
+        upsert(sf, [event("BR0001-d1", lead)], timeout=10)
+    assert admin.events() == [] and admin.receipts() == []  # GM did nothing
+    assert admin.calls()["api_usage"]["used"] == used  # and counted no usage
+    assert upsert(sf, [event("BR0001-d1", lead)])[0]["created"] is True  # the resend creates it once
+    assert admin.faults() == []
+
+
+def test_connection_dropped_after_gm_applied_the_call(sf: Salesforce, admin: AdminClient) -> None:
+    lead = admin.leads(dealer_code="BR0001")[0]
+    admin.drop_connections(applies_to="collection", after_applying=True)
+    sf.query(QUERY)  # another kind of call: answered
+    with pytest.raises(requests.exceptions.ConnectionError):
+        upsert(sf, [event("BR0001-d2", lead)], timeout=10)
+    # The upsert was applied; only its answer was lost.
+    [saved] = admin.events()
+    assert (saved["DMS_Event_Id__c"], saved["receipts"], saved["applied"]) == ("BR0001-d2", 1, True)
+    stage = admin.get_lead(lead["Id"])["StageName"]
+    # The client's resend is an update of the same external id: nothing new at GM, the lead not moved again.
+    assert upsert(sf, [event("BR0001-d2", lead)])[0]["created"] is False
+    assert [e["receipts"] for e in admin.events()] == [2]
+    assert admin.get_lead(lead["Id"])["StageName"] == stage
+
+
+def test_token_call_dropped(sandbox: SandboxProcess, admin: AdminClient, http: requests.Session) -> None:
+    url = f"{sandbox.instance_url}/services/oauth2/token"
+    admin.drop_connections(applies_to="token")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        http.post(url, data=_token_form(sandbox), timeout=10)
+    assert http.post(url, data=_token_form(sandbox), timeout=10).status_code == 200
+
+
+def test_503_json_body_on_collections(sf: Salesforce, admin: AdminClient) -> None:
+    lead = admin.leads(dealer_code="BR0001")[0]
+    admin.fail_next(503, applies_to="collection")
+    with pytest.raises(SalesforceGeneralError) as err:
+        upsert(sf, [event("BR0001-j1", lead)])
+    assert err.value.status == 503 and err.value.content == [
+        {"message": "Server unavailable", "errorCode": "SERVER_UNAVAILABLE"}
+    ]
+    assert admin.events() == []
+
+
+def test_refuse_sessions_refuses_the_session_again_after_a_new_sign_in(
+    sf: Salesforce, admin: AdminClient, new_token: Callable[[], str]
+) -> None:
+    result = admin.refuse_sessions(count=1)
+    assert result["kind"] == "refuse_sessions" and result["expired"] >= 1
+    with pytest.raises(SalesforceExpiredSession):
+        sf.query(QUERY)  # the session in use expired at once
+    sf.session_id = new_token()  # the sign-in itself succeeds...
+    sf.headers["Authorization"] = f"Bearer {sf.session_id}"
+    with pytest.raises(SalesforceExpiredSession):
+        sf.query(QUERY)  # ...but that session is refused right away
+    assert admin.faults() == []
+    sf.session_id = new_token()  # the next sign-in is good again
+    sf.headers["Authorization"] = f"Bearer {sf.session_id}"
+    assert sf.query(QUERY)["totalSize"] == 1
+
+
+def test_bad_drop_specs(admin: AdminClient) -> None:
+    for spec in (
+        {"kind": "drop", "when": "during"},
+        {"kind": "drop", "applies_to": "nowhere"},
+        {"kind": "refuse_sessions", "count": 0},
+    ):
+        with pytest.raises(AdminError) as err:
+            admin.add_fault(spec)
+        assert err.value.status == 400

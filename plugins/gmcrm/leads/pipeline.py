@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from gmcrm.dealerships import Dealership, list_dealerships
-from gmcrm.gm_client import DailyLimitReached, GmClient
+from gmcrm.gm_client import GmClient, GmStop
 from gmcrm.leads.extract import clear_run, extract_to_staging, group_by_connection, purge_old_staging
 from gmcrm.leads.failures import error_text, record_failure
 from gmcrm.leads.load import LoadResult, load_dealer, prepare_group
@@ -70,11 +70,11 @@ def extract(
         client = client_for(conn_id)
         try:
             result = extract_to_staging(conn, client, members, run_id, full_resync=full_resync, since=since)
-        except DailyLimitReached:
+        except GmStop as exc:  # the daily limit, a session refused again after a new sign-in
             # Stop calling for this cycle; nothing is marked failed and the watermarks stay.
             conn.rollback()
-            stopped.append(f"{conn_id}: GM daily API limit reached ({client.stats.summary()})")
-            log.warning("GM connection %s: daily API limit reached; its %d dealerships wait", conn_id, len(members))
+            stopped.append(f"{conn_id}: {exc.reason} ({client.stats.summary()})")
+            log.warning("GM connection %s: %s; its %d dealerships wait", conn_id, exc.reason, len(members))
             continue
         loadable += [d.dealer_code for d in members]
         records += result.records
