@@ -41,10 +41,15 @@ def filters_from_params(params: Mapping[str, Any]) -> SendFilters:
 
 
 def prepare(conn: psycopg.Connection[Any], params: Mapping[str, Any]) -> list[int]:
-    sender = Sender(conn, None, filters=filters_from_params(params))
+    """Requeue FAILED events when asked, refresh BLOCKED ones; return the lanes to run. A dry run changes
+    nothing: its Sender is told so, and leaves FAILED and BLOCKED events as they are."""
+    dry_run = bool(params.get("dry_run"))
+    sender = Sender(conn, None, filters=filters_from_params(params), dry_run=dry_run)
     requeued = sender.prepare(retry_failed=bool(params.get("retry_failed")))
     if requeued:
         log.info("requeued %d FAILED events for another try", requeued)
+    elif dry_run and params.get("retry_failed"):
+        log.info("dry run: FAILED events stay FAILED (a real run with retry_failed requeues them)")
     return list(range(max(1, int(params.get("lanes") or 1))))
 
 
