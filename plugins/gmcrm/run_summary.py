@@ -32,8 +32,8 @@ from gmcrm.normalize import mask_text
 log = get_logger(__name__)
 
 SUMMARY_KEY = "summary"
-#: How much of one error a summary keeps (the whole of it is in gmcrm.import_failure and the task log).
-ERROR_CHARS = 300
+#: How much of one error a summary keeps (the whole of it is in gmcrm.import_failure or the outbox row).
+ERROR_CHARS = 500
 SEND_OUTCOMES = ("SENT", "RETRY", "DEFERRED", "FAILED", "DRY_RUN")
 
 
@@ -204,10 +204,10 @@ class SendRunSummary:
                 for dealer, outbox_id, code, error_code, message in self.failed[:10]
             )
             more = f" and {len(self.failed) - 10} more" if len(self.failed) > 10 else ""
+            blocked = f"; {self.blocked_behind} blocked behind them" if self.blocked_behind else ""
             parts.append(
-                f"{_n(len(self.failed), 'event')} failed for good, waiting for a person: {events}{more}; "
-                f"{self.blocked_behind} blocked behind them. Fix the cause, then run gmcrm_send_triggers with "
-                "retry_failed (or gmcrm events retry)"
+                f"{_n(len(self.failed), 'event')} failed for good, waiting for a person: {events}{more}{blocked}. "
+                "Fix the cause, then run gmcrm_send_triggers with retry_failed (or gmcrm events retry)"
             )
         if self.failed_before:
             parts.append(

@@ -94,8 +94,13 @@ def test_an_import_in_which_a_dealership_failed_ends_failed_naming_it(
     assert CPF not in summary
     # The ops webhook is told too, masked.
     [posted] = [w["body"]["text"] for w in webhook]
-    assert "BR0003" in posted and "load" in posted and "closed for maintenance" in posted
+    assert "- BR0003 (load): RaiseException: BR0003 is closed for maintenance" in posted
     assert CPF not in posted
+
+    # It keeps failing: the next run fails too, and the alert says for how long.
+    run = dag.test()
+    assert (state(run), task_states(run)[IMPORT_CHECK]) == ("failed", "failed")
+    assert "- BR0003 (load, 2 runs in a row): RaiseException" in webhook[-1]["body"]["text"]
 
 
 def test_a_clean_import_is_green_with_its_summary(
