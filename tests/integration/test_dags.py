@@ -206,20 +206,27 @@ def test_iso_date_times_and_null_are_accepted(dagbag: Any, dag_id: str, name: st
     assert parsed is None if value is None else parsed.utcoffset() is not None
 
 
+@pytest.mark.parametrize(
+    ("dag_id", "name", "task_id"),
+    [("gmcrm_import_leads", "since", "extract_leads"), ("gmcrm_send_triggers", "occurred_to", "prepare_queue")],
+)
 def test_a_task_that_still_gets_a_bad_date_fails_at_once(
     airflow_db: None,  # noqa: F811
     dagbag: Any,  # noqa: F811
     dms_conn_env: str,
     gm_sandbox: SandboxProcess,
+    dag_id: str,
+    name: str,
+    task_id: str,
 ) -> None:
-    """30 February has the shape of a date and time, so it passes the trigger; the extract refuses it at
-    its first try (no retries, no call to GM), and the run fails."""
+    """30 February has the shape of a date and time, so it passes the trigger; the first task refuses it
+    at its first try (no retries, no call to GM), and the run fails, its last task naming that task."""
     with psycopg.connect(dms_conn_env) as conn:
         seed(conn)
-    run = dagbag.dags["gmcrm_import_leads"].test(run_conf={"since": "2026-02-30T08:00:00Z"})
+    run = dagbag.dags[dag_id].test(run_conf={name: "2026-02-30T08:00:00Z"})
 
     assert state(run) == "failed"
-    [extract] = [ti for ti in run.get_task_instances() if ti.task_id == "extract_leads"]
-    assert (state(extract), extract.try_number) == ("failed", 1)
+    [first] = [ti for ti in run.get_task_instances() if ti.task_id == task_id]
+    assert (state(first), first.try_number) == ("failed", 1)
     assert gm_sandbox.admin.calls()["total"] == 0
-    assert "extract_leads" in xcom(run, "all_dealerships_imported", "summary")
+    assert f"failed tasks: {task_id}" in xcom(run, FINAL_CHECKS[dag_id], "summary")
