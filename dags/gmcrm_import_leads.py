@@ -18,17 +18,24 @@ contact by lead type, routing DIRECT or DISTRIBUTION, parts counter service and 
 
 Each load task logs one line per dealership: counts, API calls used and remaining, time taken.
 No personal data or secrets reach the logs.
+
+**The run's verdict:** `announce_events` wakes the send DAG when events were recorded (also when
+other dealerships failed; the Asset event's extra names both). The last task,
+`all_dealerships_imported`, runs whatever happened before it and is never retried: it **fails the
+run** when a dealership's import failed (extract or load, after its retries), its message naming
+each dealership, the stage and the error, and tells the optional `gmcrm_alerts` webhook. Its XCom
+`summary` (and return value) is the run's summary: dealerships imported, leads, contacts, events.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from gmcrm.assets import TRIGGER_OUTBOX
-from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES
+from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK
+from gmcrm.dag_params import datetime_param, datetime_value
 
 
 @dag(
@@ -51,12 +58,9 @@ from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES
             title="Full resync",
             description="Re-read every open lead of these dealerships, ignoring the watermark.",
         ),
-        "since": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            title="Re-read since",
-            description="Re-read the leads changed since this date and time (UTC). Empty: from the watermark.",
+        "since": datetime_param(
+            "Re-read since",
+            "Re-read the leads changed since this date and time. Empty: from the watermark.",
         ),
     },
 )
@@ -69,7 +73,7 @@ def gmcrm_import_leads() -> None:
 
         ctx = get_current_context()
         params = ctx["params"]
-        since = pendulum.parse(params["since"]) if params.get("since") else None
+        since = datetime_value(params, "since")
         with af.dms_connection() as conn:
             summary = pipeline.extract(
                 conn,
@@ -77,9 +81,11 @@ def gmcrm_import_leads() -> None:
                 af.gm_client,
                 dealer_codes=list(params.get("dealer_codes") or []),
                 full_resync=bool(params.get("full_resync")),
-                since=since,  # type: ignore[arg-type]
+                since=since,
                 per_group=af.dealers_per_task(),
             )
+        if summary.stopped:  # the daily limit: not a failure, but the run's summary says so
+            ctx["ti"].xcom_push(key="stopped", value=summary.stopped)
         return [g.to_dict() for g in summary.groups]
 
     @task(map_index_template="{{ dealer_label }}")
@@ -100,22 +106,27 @@ def gmcrm_import_leads() -> None:
 
     @task(outlets=[TRIGGER_OUTBOX], trigger_rule="all_done")
     def announce_events() -> int:
-        """Wake the send DAG (Asset event) when this run's loads recorded trigger events."""
-        from airflow.sdk.exceptions import AirflowSkipException
-
+        """Wake the send DAG (Asset event) when this run's loads recorded trigger events, also when other
+        dealerships failed; the event's extra says which dealerships recorded events and which failed."""
         from gmcrm import airflow_support as af
+        from gmcrm import run_summary
 
+        ctx = get_current_context()
         with af.dms_connection() as conn:
-            row = conn.execute(
-                "SELECT coalesce(sum(events_recorded), 0) FROM gmcrm.import_log WHERE run_id = %s",
-                (get_current_context()["run_id"],),
-            ).fetchone()
-        recorded = int(row[0]) if row else 0
-        if not recorded:
-            raise AirflowSkipException("no trigger events recorded")
-        return recorded
+            return run_summary.announce(conn, ctx["run_id"], ctx["outlet_events"][TRIGGER_OUTBOX])
 
-    load_dealerships.expand(group=extract_leads()) >> announce_events()
+    @task(**FINAL_CHECK)
+    def all_dealerships_imported() -> str:
+        """The run's verdict and summary: fails (no retries) naming the dealerships whose import failed."""
+        from gmcrm import airflow_support as af
+        from gmcrm import run_summary
+
+        ctx = get_current_context()
+        with af.dms_connection() as conn:
+            return run_summary.check_import(conn, ctx["ti"], ctx["run_id"])
+
+    loads = load_dealerships.expand(group=extract_leads())
+    loads >> announce_events() >> all_dealerships_imported()
 
 
 gmcrm_import_leads()

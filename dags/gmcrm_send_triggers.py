@@ -19,6 +19,12 @@ back in the queue first, within the filters `dealer_codes`, `lead_id`, `trigger_
 
 The log of each lane ends with one line per dealership: sent, retry, failed, API calls used and
 remaining. No personal data or secrets reach the logs.
+
+**The run's verdict:** the last task, `no_events_failed`, runs whatever happened before it and is
+never retried: it **fails the run** when events failed for good in this run (still `FAILED`), its
+message naming each event, its dealership and GM's error, and how many wait `BLOCKED` behind them.
+Its XCom `summary` (and return value) is the run's summary: sent, retry, failed, and the `FAILED`
+events of earlier runs that still wait. A dry run changes nothing and fails nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from typing import Any
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from gmcrm.assets import TRIGGER_OUTBOX
-from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES
+from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK
+from gmcrm.dag_params import datetime_param
 
 
 @dag(
@@ -67,19 +74,13 @@ from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES
             title="Trigger codes",
             description="Only these triggers (CRE, VPE, NFF, ...). Empty: all.",
         ),
-        "occurred_from": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            title="Occurred from",
-            description="Only events that happened in the DMS at or after this time (UTC).",
+        "occurred_from": datetime_param(
+            "Occurred from",
+            "Only events that happened in the DMS at or after this time.",
         ),
-        "occurred_to": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            title="Occurred to",
-            description="Only events that happened in the DMS before this time (UTC).",
+        "occurred_to": datetime_param(
+            "Occurred to",
+            "Only events that happened in the DMS before this time.",
         ),
         "dry_run": Param(
             False,
@@ -119,7 +120,17 @@ def gmcrm_send_triggers() -> None:
         with af.dms_connection() as conn:
             return send_tasks.send(conn, ctx, lane)
 
-    send_lane.expand(lane=prepare_queue())
+    @task(**FINAL_CHECK)
+    def no_events_failed() -> str:
+        """The run's verdict and summary: fails (no retries) when events failed for good in this run."""
+        from gmcrm import airflow_support as af
+        from gmcrm import run_summary
+
+        ctx = get_current_context()
+        with af.dms_connection() as conn:
+            return run_summary.check_sends(conn, ctx["ti"], ctx["run_id"])
+
+    send_lane.expand(lane=prepare_queue()) >> no_events_failed()
 
 
 gmcrm_send_triggers()

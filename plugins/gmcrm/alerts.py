@@ -1,7 +1,9 @@
 """Alerts to the ops team's chat (Teams, Slack, ...) through the optional ``gmcrm_alerts`` connection.
 
 An ``http`` connection whose host (and optional endpoint in the extra ``endpoint``) receives a JSON
-POST ``{"text": ...}``. No connection: nothing is sent. A failing webhook never fails a send run.
+POST ``{"text": ...}``. No connection: nothing is sent. A failing webhook never fails a run. Told when
+events fail for good (each send lane, for its own) and when dealerships' imports fail (the import's
+last task, once a run, while a dealership keeps failing).
 """
 
 from __future__ import annotations
@@ -42,4 +44,17 @@ def failed_events_text(failures: list[tuple[str, int, str, str | None, str | Non
     if len(failures) > 20:
         lines.append(f"... and {len(failures) - 20} more (gmcrm events list --status FAILED)")
     lines.append("Fix the cause, then run gmcrm_send_triggers with retry_failed (or gmcrm events retry).")
+    return "\n".join(lines)
+
+
+def import_failures_text(failures: list[tuple[str, str, str, int]]) -> str:
+    """One message for the dealerships whose import failed in a run: (dealer code, stage, error, in how
+    many runs in a row it has failed)."""
+    lines = [f"gmcrm: the import of {len(failures)} dealership(s) failed (gmcrm_import_leads):"]
+    for dealer, stage, error, streak in failures[:20]:
+        again = f", {streak} runs in a row" if streak > 1 else ""
+        lines.append(f"- {dealer} ({stage}{again}): {error[:300]}")
+    if len(failures) > 20:
+        lines.append(f"... and {len(failures) - 20} more (gmcrm.import_failure)")
+    lines.append("The other dealerships are not held up. Each one above is tried again by the next run: fix the cause.")
     return "\n".join(lines)

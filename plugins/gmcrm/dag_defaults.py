@@ -1,4 +1,4 @@
-"""What both DAGs share: owner, retries with exponential backoff, start date, run limits.
+"""What both DAGs share: owner, retries with exponential backoff, start date, run limits, the final check.
 
 Pure definitions, safe at parse time (no database, network or secrets).
 """
@@ -22,6 +22,10 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=3),
 }
+
+#: Each DAG's last task, its only leaf, judges the run (see gmcrm.run_summary): it runs whatever happened
+#: before it, and is never retried (another try would judge the same and only delay the verdict).
+FINAL_CHECK: dict[str, Any] = {"trigger_rule": "all_done", "retries": 0}
 
 COMMON_DAG_KWARGS: dict[str, Any] = {
     "start_date": START_DATE,

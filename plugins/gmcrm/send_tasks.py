@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from gmcrm import airflow_support as af
 from gmcrm.alerts import alert, failed_events_text
+from gmcrm.dag_params import datetime_value
 from gmcrm.dealerships import list_dealerships
 from gmcrm.logs import get_logger
 from gmcrm.sending import Attempt, RunInfo, Sender, SendFilters, SendReport
@@ -18,33 +18,26 @@ from gmcrm.sending import Attempt, RunInfo, Sender, SendFilters, SendReport
 log = get_logger(__name__)
 
 
-def _dt(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value
-    import pendulum
-
-    parsed = pendulum.parse(str(value))
-    assert isinstance(parsed, datetime)
-    return parsed
-
-
 def filters_from_params(params: Mapping[str, Any]) -> SendFilters:
     return SendFilters(
         dealer_codes=list(params.get("dealer_codes") or []) or None,
         lead_id=(params.get("lead_id") or None),
         trigger_codes=list(params.get("trigger_codes") or []) or None,
-        occurred_from=_dt(params.get("occurred_from")),
-        occurred_to=_dt(params.get("occurred_to")),
+        occurred_from=datetime_value(params, "occurred_from"),
+        occurred_to=datetime_value(params, "occurred_to"),
     )
 
 
 def prepare(conn: psycopg.Connection[Any], params: Mapping[str, Any]) -> list[int]:
-    sender = Sender(conn, None, filters=filters_from_params(params))
+    """Requeue FAILED events when asked, refresh BLOCKED ones; return the lanes to run. A dry run changes
+    nothing: its Sender is told so, and leaves FAILED and BLOCKED events as they are."""
+    dry_run = bool(params.get("dry_run"))
+    sender = Sender(conn, None, filters=filters_from_params(params), dry_run=dry_run)
     requeued = sender.prepare(retry_failed=bool(params.get("retry_failed")))
     if requeued:
         log.info("requeued %d FAILED events for another try", requeued)
+    elif dry_run and params.get("retry_failed"):
+        log.info("dry run: FAILED events stay FAILED (a real run with retry_failed requeues them)")
     return list(range(max(1, int(params.get("lanes") or 1))))
 
 

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,26 +15,22 @@ import psycopg
 import pytest
 
 from gmcrm_sandbox.process import SandboxProcess
+from tests.integration.dag_helpers import airflow_db, dagbag, state, xcom  # noqa: F401 (fixtures)
 from tests.integration.import_helpers import create_leads, lead, rows, scalar, seed
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_IDS = ("gmcrm_import_leads", "gmcrm_send_triggers")
+#: Each DAG's last task judges the run: trigger rule all_done, never retried (see gmcrm.run_summary).
+FINAL_CHECKS = {"gmcrm_import_leads": "all_dealerships_imported", "gmcrm_send_triggers": "no_events_failed"}
 
 
-@pytest.fixture(scope="module")
-def dagbag() -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(ROOT / "dags"))
-
-
-def test_dagbag_has_no_import_errors(dagbag: Any) -> None:
+def test_dagbag_has_no_import_errors(dagbag: Any) -> None:  # noqa: F811
     assert dagbag.import_errors == {}
     assert set(DAG_IDS) <= set(dagbag.dags)
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
-def test_dag_settings(dagbag: Any, dag_id: str) -> None:
+def test_dag_settings(dagbag: Any, dag_id: str) -> None:  # noqa: F811
     dag = dagbag.dags[dag_id]
     assert {"gmcrm", "gm-crm"} <= set(dag.tags)
     assert dag.max_active_runs == 1
@@ -43,14 +38,19 @@ def test_dag_settings(dagbag: Any, dag_id: str) -> None:
     assert dag.doc_md and dag_id in dag.doc_md
     assert not dag.catchup
     for task in dag.tasks:
+        assert task.owner == "gmcrm-ops"
+        if task.task_id == FINAL_CHECKS[dag_id]:
+            continue
         assert task.retries >= 2, task.task_id
         assert task.retry_exponential_backoff, task.task_id
-        assert task.owner == "gmcrm-ops"
+    # The run's verdict: the last task is the only leaf, runs whatever happened before it, and is not retried.
+    [leaf] = dag.leaves
+    assert (leaf.task_id, leaf.trigger_rule, leaf.retries) == (FINAL_CHECKS[dag_id], "all_done", 0)
     for name, param in dag.params.items():
         assert param.schema.get("title") and param.description, name
 
 
-def test_params_of_the_spec(dagbag: Any) -> None:
+def test_params_of_the_spec(dagbag: Any) -> None:  # noqa: F811
     assert {"dealer_codes", "full_resync", "since"} <= set(dagbag.dags["gmcrm_import_leads"].params)
     assert {
         "dealer_codes",
@@ -63,7 +63,7 @@ def test_params_of_the_spec(dagbag: Any) -> None:
     } <= set(dagbag.dags["gmcrm_send_triggers"].params)
 
 
-def test_schedules(dagbag: Any) -> None:
+def test_schedules(dagbag: Any) -> None:  # noqa: F811
     assert dagbag.dags["gmcrm_import_leads"].timetable.expression == "*/5 * * * *"
     send = dagbag.dags["gmcrm_send_triggers"].timetable
     # Every 5 minutes and as soon as an import has recorded events (an Asset).
@@ -99,18 +99,11 @@ def test_parsing_needs_no_database_network_or_secrets(tmp_path: Path) -> None:
 # dag.test(): the import DAG through Airflow, against the sandbox and PostgreSQL.
 
 
-@pytest.fixture(scope="session")
-def airflow_db() -> Iterator[None]:
-    """Airflow's metadata database (SQLite under the test AIRFLOW_HOME), migrated once."""
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    yield
-
-
 def test_import_dag_runs_with_dag_test(
-    airflow_db: None, dagbag: Any, dms_conn_env: str, gm_sandbox: SandboxProcess
+    airflow_db: None,  # noqa: F811
+    dagbag: Any,  # noqa: F811
+    dms_conn_env: str,
+    gm_sandbox: SandboxProcess,
 ) -> None:
     with psycopg.connect(dms_conn_env) as conn:
         seed(conn)
@@ -128,6 +121,8 @@ def test_import_dag_runs_with_dag_test(
     labels = sorted(ti.rendered_map_index for (task, _), ti in tis.items() if task == "load_dealerships")
     assert labels == ["BR0001", "BR0002", "BR0003"]  # mapped task instances named by dealer code
     assert str(tis[("announce_events", -1)].state).endswith("success")  # events were recorded: asset event
+    assert state(tis[("all_dealerships_imported", -1)]) == "success"
+    assert xcom(run, "all_dealerships_imported", "summary").startswith("3 dealerships imported: 6 leads read")
 
     # Then the send DAG delivers LIM/LAT to GM.
     run = dagbag.dags["gmcrm_send_triggers"].test()
@@ -140,3 +135,98 @@ def test_import_dag_runs_with_dag_test(
     )
     assert sent == scalar(dms_conn_env, "SELECT count(*) FROM gmcrm.trigger_outbox") > 0
     assert len(gm_sandbox.admin.events()) == sent
+    assert xcom(run, "no_events_failed", "summary") == f"{sent} sent"
+
+
+# ---------------------------------------------------------------------------------------------
+# Date-time params: refused when the run is triggered (the API server validates a run's conf against
+# the serialized DAG's params), and refused again, without retries, by a task that still gets one.
+
+DATETIME_PARAMS = [("gmcrm_import_leads", "since"), ("gmcrm_send_triggers", "occurred_from"),
+                   ("gmcrm_send_triggers", "occurred_to")]  # fmt: skip
+
+
+def _trigger_params(dag: Any, conf: dict[str, Any]) -> Any:
+    """What the API server does with a Trigger DAG form or a REST/CLI conf before it creates the run."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    served = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    return served.params.deep_merge(conf).validate()
+
+
+@pytest.mark.parametrize(("dag_id", "name"), DATETIME_PARAMS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "garbage",
+        "yesterday",
+        "",
+        "2026-13-01T00:00:00Z",
+        "2026-11-31T25:00:00Z",
+        "2026-11-30T08:00",  # no seconds, no time zone
+        "2026-11-30",  # a date without a time
+        "30/11/2026 08:00:00",
+        "2026-11-30T08:00:00Z; DROP TABLE gmcrm.trigger_outbox",
+        12345,
+    ],
+)
+def test_garbage_date_times_are_refused_when_the_run_is_triggered(
+    dagbag: Any,  # noqa: F811
+    dag_id: str,
+    name: str,
+    value: Any,
+) -> None:
+    from airflow.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError) as refused:
+        _trigger_params(dagbag.dags[dag_id], {name: value})
+    message = str(refused.value)
+    assert f"Invalid input for param {name}" in message
+    assert "2026-11-30T08:00:00Z" in message  # what to give instead (the schema's example)
+
+
+@pytest.mark.parametrize(("dag_id", "name"), DATETIME_PARAMS)
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "2026-11-30T08:00:00Z",
+        "2026-11-30T08:00:00.000Z",  # what the Trigger DAG form's date-time picker sends
+        "2026-11-30T05:00:00-03:00",
+        "2026-11-30 08:00:00+00:00",
+        "2026-11-30T08:00:00.123456+01:00",
+    ],
+)
+def test_iso_date_times_and_null_are_accepted(dagbag: Any, dag_id: str, name: str, value: Any) -> None:  # noqa: F811
+    from gmcrm.dag_params import datetime_value
+
+    params = _trigger_params(dagbag.dags[dag_id], {name: value})
+    assert params[name] == value
+    parsed = datetime_value(params, name)
+    assert parsed is None if value is None else parsed.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "name", "task_id"),
+    [("gmcrm_import_leads", "since", "extract_leads"), ("gmcrm_send_triggers", "occurred_to", "prepare_queue")],
+)
+def test_a_task_that_still_gets_a_bad_date_fails_at_once(
+    airflow_db: None,  # noqa: F811
+    dagbag: Any,  # noqa: F811
+    dms_conn_env: str,
+    gm_sandbox: SandboxProcess,
+    dag_id: str,
+    name: str,
+    task_id: str,
+) -> None:
+    """30 February has the shape of a date and time, so it passes the trigger; the first task refuses it
+    at its first try (no retries, no call to GM), and the run fails, its last task naming that task."""
+    with psycopg.connect(dms_conn_env) as conn:
+        seed(conn)
+    run = dagbag.dags[dag_id].test(run_conf={name: "2026-02-30T08:00:00Z"})
+
+    assert state(run) == "failed"
+    [first] = [ti for ti in run.get_task_instances() if ti.task_id == task_id]
+    assert (state(first), first.try_number) == ("failed", 1)
+    assert gm_sandbox.admin.calls()["total"] == 0
+    assert f"failed tasks: {task_id}" in xcom(run, FINAL_CHECKS[dag_id], "summary")

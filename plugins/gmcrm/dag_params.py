@@ -1,0 +1,73 @@
+"""The DAGs' date-time params: refused when a run is triggered, and refused again (without retries) by
+the task that reads them.
+
+Airflow validates params with jsonschema and its ``FormatChecker``, but jsonschema checks
+``format: date-time`` only when the optional ``rfc3339-validator`` package is installed, and it is not
+(nor in Airflow's constraints): any text was accepted, and the task then burned its four tries on it.
+A ``pattern`` is checked by jsonschema itself, in the API server, when the run is triggered (UI form,
+REST API, CLI), so garbage never becomes a run. The format stays: the trigger form shows a date-time
+picker for it (it sends ISO 8601 in UTC, ``2026-11-30T08:00:00.000Z``). What the pattern cannot know
+(30 February) the task refuses at once with :class:`AirflowFailException`.
+
+Safe at parse time: no database, network or secrets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import Param
+from airflow.sdk.exceptions import AirflowFailException
+
+from gmcrm.normalize import mask_text
+
+EXAMPLE = "2026-11-30T08:00:00Z"
+
+#: RFC 3339 date and time with its offset (``Z`` or ``±hh:mm``), seconds and up to six decimals (what
+#: Python keeps); a space may stand for the ``T``.
+DATETIME_PATTERN = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?"
+    r"([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
+
+
+def datetime_param(title: str, description: str) -> Param:
+    """An optional date-time param (null: not given) that the trigger refuses unless it is ISO 8601."""
+    return Param(
+        None,
+        type=["null", "string"],
+        format="date-time",
+        pattern=DATETIME_PATTERN,
+        # In the schema, so the trigger's refusal (jsonschema's message, which prints the schema) shows
+        # what to give; the form's date-time picker ignores it.
+        examples=[EXAMPLE],
+        title=title,
+        description=f"{description} ISO 8601 with its time zone, for example {EXAMPLE}.",
+    )
+
+
+def datetime_value(params: Mapping[str, Any], name: str) -> datetime | None:
+    """The param ``name`` as an aware datetime, None when not given. A value that is not a date and time
+    fails the task at once (no retries: another try would read the same value)."""
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    import pendulum
+
+    if not isinstance(value, str) or not re.match(DATETIME_PATTERN, value):  # what the trigger refuses
+        raise AirflowFailException(_bad(name, value, "a date, a time and a time zone are needed"))
+    try:
+        parsed = pendulum.parse(value, strict=True)
+    except Exception as exc:  # pendulum's ParserError, or ValueError for a day that does not exist
+        raise AirflowFailException(_bad(name, value, str(exc))) from None
+    assert isinstance(parsed, datetime)  # the pattern admits nothing else
+    return parsed
+
+
+def _bad(name: str, value: Any, why: str) -> str:
+    return mask_text(f"param {name}: {str(value)[:80]!r} is not a date and time ({why}); give ISO 8601, e.g. {EXAMPLE}")
