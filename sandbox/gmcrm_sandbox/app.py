@@ -18,7 +18,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import re
 import time
 from typing import Any, Final

@@ -120,7 +120,10 @@ def _overrides(dealer_code: str) -> list[tuple[str, dict[str, Any]]]:
         ("no_stage", {"StageName": None}),
         ("no_created_date", {"CreatedDate": None}),
         # Wrong JSON types GM's JSON reader turns into text or booleans (as Salesforce does).
-        ("numbers_for_text", {"First_Name__c": 12345, "Mobile_Phone__c": 11987654321, "Document_Number__c": 52998224725}),
+        (
+            "numbers_for_text",
+            {"First_Name__c": 12345, "Mobile_Phone__c": 11987654321, "Document_Number__c": 52998224725},
+        ),
         ("float_for_text", {"Model_Year__c": 2026.0, "Trim__c": 1.5, "Phone__c": -0.0}),
         ("text_for_boolean", {"IsDeleted": "false"}),
         # Dates.
@@ -135,7 +138,10 @@ def _overrides(dealer_code: str) -> list[tuple[str, dict[str, Any]]]:
         ("cpf_repeated_digit", {"Document_Number__c": "111.111.111-11"}),
         ("document_with_letters", {"Document_Number__c": "ABC.DEF.GHI-JK"}),
         ("cpf_oddly_spaced", {"Document_Number__c": " 529 982 247 25 "}),
-        ("cnpj_without_mask_and_cpf_in_comments", {"Document_Number__c": "11222333000181", "Comments__c": "cpf 52998224725"}),
+        (
+            "cnpj_without_mask_and_cpf_in_comments",
+            {"Document_Number__c": "11222333000181", "Comments__c": "cpf 52998224725"},
+        ),
         ("email_malformed", {"Email__c": "ana@@exemplo..com", "Mobile_Phone__c": None}),
         ("email_without_at", {"Email__c": "ana.exemplo.com.br"}),
         ("phone_with_letters", {"Mobile_Phone__c": "(11) ABCD-EFGH", "Phone__c": "ramal 12"}),

@@ -4,7 +4,9 @@ start: what a power cut or a killed postmaster leaves)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ class CrashablePostgres:
 
     def start(self) -> str:
         self.url = self.embedded.start()
-        self._server = self.embedded._server  # noqa: SLF001 - the pg_ctl options of the running server
+        self._server = self.embedded._server
         migrate.upgrade(self.url)
         return self.url
 
@@ -40,8 +42,6 @@ class CrashablePostgres:
         self._pg_ctl("-w", "-o", '-h ""', "-o", f"-k {info.socket_dir}", "-l", str(self._server.log), "start")
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self._pg_ctl("-m", "fast", "stop")
-        except Exception:  # noqa: BLE001 - already stopped
-            pass
         self.embedded.stop()

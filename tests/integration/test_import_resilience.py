@@ -114,7 +114,7 @@ def test_nul_and_lone_surrogates_are_cleaned_and_the_lead_loads(dms: str, gm_san
         lead("BR0001", Last_Name__c="Silva \udc00 Souza"),
     )
     good = create_leads(gm_sandbox, lead("BR0001"))
-    summary, done, failed = run_import(dms, lambda _c: fast_client())
+    summary, _done, failed = run_import(dms, lambda _c: fast_client())
 
     assert not failed and summary.cleaned == 2 and summary.quarantined == 0
     assert _contacts(dms, "BR0001") == 3
@@ -134,7 +134,7 @@ def test_a_record_with_a_date_the_dms_cannot_store_is_quarantined_and_the_rest_l
 ) -> None:
     odd = create_leads(gm_sandbox, lead("BR0001", CreatedDate="0001-01-01T00:00:00.000+0000"))[0]
     create_leads(gm_sandbox, lead("BR0001"), lead("BR0001"))
-    summary, done, failed = run_import(dms, lambda _c: fast_client())
+    summary, _done, failed = run_import(dms, lambda _c: fast_client())
 
     assert not failed and summary.quarantined == 1
     assert _contacts(dms, "BR0001") == 2
@@ -152,7 +152,7 @@ def test_dealer_codes_with_unicode_spaces_or_another_case_are_read_and_strays_co
     written = ["BR0001\u00a0", "\u3000br0001", "Br0001 ", "BR0002\u2007", "BR0009\u00a0"]
     created = create_leads(gm_sandbox, *(lead(code) for code in written))
     assert created[2]["Dealer_Code__c"] == "Br0001"  # as Salesforce, the sandbox trims ASCII spaces on save
-    summary, done, failed = run_import(dms, lambda _c: fast_client())
+    summary, _done, failed = run_import(dms, lambda _c: fast_client())
 
     assert not failed
     assert _contacts(dms, "BR0001") == 3 and _contacts(dms, "BR0002") == 1
@@ -169,7 +169,7 @@ def test_the_odd_code_query_stays_one_call_for_many_dealerships(dms: str, gm_san
             (codes,),
         )
     create_leads(gm_sandbox, lead("BR0500\u00a0"), lead("BR0999"))
-    summary, done, failed = run_import(dms, lambda _c: fast_client())
+    summary, _done, failed = run_import(dms, lambda _c: fast_client())
 
     assert not failed
     assert summary.records == 2

@@ -40,7 +40,7 @@ def test_every_malformed_lead_is_loaded_or_quarantined_and_the_good_ones_load(
     malformed_ids += [r["Id"] for r in create_leads(gm_sandbox, *(c.fields for c in cases[half:]))]
     good_ids += [r["Id"] for r in create_leads(gm_sandbox, *good[7:])]
 
-    summary, done, failed = run_import(dms, lambda _c: fast_client())
+    summary, _done, failed = run_import(dms, lambda _c: fast_client())
 
     assert not failed and not summary.failed
     contacts = {r[0] for r in rows(dms, "SELECT lead_id FROM dms.contact")}

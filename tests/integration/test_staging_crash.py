@@ -67,7 +67,11 @@ def test_a_crash_between_extract_and_load_loses_no_lead(
     created = create_leads(
         gm_sandbox,
         *(
-            lead("BR0001", CreatedDate=f"{s:%Y-%m-%dT%H:%M:%S}.000+0000", SystemModstamp=f"{s:%Y-%m-%dT%H:%M:%S}.000+0000")
+            lead(
+                "BR0001",
+                CreatedDate=f"{s:%Y-%m-%dT%H:%M:%S}.000+0000",
+                SystemModstamp=f"{s:%Y-%m-%dT%H:%M:%S}.000+0000",
+            )
             for s in stamps
         ),
     )
