@@ -175,3 +175,20 @@ def test_the_odd_code_query_stays_one_call_for_many_dealerships(dms: str, gm_san
     assert summary.records == 2
     assert gm_sandbox.admin.calls()["query_all"] == 3  # 1,003 dealerships: 400 a query, as before
     assert json.dumps(summary.failed) == "[]"
+
+
+def test_a_gm_connection_still_failing_after_the_retries_fails_only_its_dealerships(
+    dms: str, gm_sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_leads(gm_sandbox, lead("BR0001"), lead("BR0003"))
+    monkeypatch.setenv("AIRFLOW_CONN_GM_CRM_OTHER", json.dumps(gm_sandbox.connection()))
+    with psycopg.connect(dms) as conn:
+        conn.execute("UPDATE gmcrm.dealership SET gm_conn_id = 'gm_crm_other' WHERE dealer_code = 'BR0003'")
+    gm_sandbox.admin.fail_next(503, count=4, applies_to="query_all")  # every try of the first connection's query
+    summary, done, failed = run_import(dms, fast_client)
+
+    assert not failed and sorted(summary.failed) == ["BR0001", "BR0002"]
+    assert [r.dealer_code for r in done] == ["BR0003"] and _contacts(dms, "BR0003") == 1
+    errors = dict(rows(dms, "SELECT dealer_code, error FROM gmcrm.import_failure"))
+    assert errors.keys() == {"BR0001", "BR0002"}
+    assert "did not answer through connection 'gm_crm' after the retries" in errors["BR0001"]
