@@ -30,6 +30,20 @@ TEXT_FIELDS = (
     "Comments__c",
     "Lead_Source__c",
 )
+#: GM's field lengths (the DMS columns hold the same): an injection cut to fit loads as text.
+LENGTHS = {
+    "First_Name__c": 80,
+    "Last_Name__c": 80,
+    "Email__c": 80,
+    "Phone__c": 40,
+    "Mobile_Phone__c": 40,
+    "Document_Number__c": 20,
+    "Model_Of_Interest__c": 80,
+    "Model_Year__c": 4,
+    "Trim__c": 80,
+    "Comments__c": 32768,
+    "Lead_Source__c": 40,
+}
 PERSONAL_FIELDS = ("First_Name__c", "Last_Name__c", "Email__c", "Phone__c", "Mobile_Phone__c", "Document_Number__c")
 
 INJECTIONS = {
@@ -154,7 +168,9 @@ def _overrides(dealer_code: str) -> list[tuple[str, dict[str, Any]]]:
         ("model_year_not_a_year", {"Model_Year__c": "20XX"}),
     ]
     for kind, text in INJECTIONS.items():
+        # Whole (too long for the short fields: quarantined) and cut to fit every field (loaded as text).
         cases.append((f"{kind}_injection_in_every_field", {f: text for f in TEXT_FIELDS}))
+        cases.append((f"{kind}_injection_fitting_every_field", {f: text[: LENGTHS[f]] for f in TEXT_FIELDS}))
     return cases
 
 
