@@ -192,3 +192,27 @@ def test_a_gm_connection_still_failing_after_the_retries_fails_only_its_dealersh
     errors = dict(rows(dms, "SELECT dealer_code, error FROM gmcrm.import_failure"))
     assert errors.keys() == {"BR0001", "BR0002"}
     assert "did not answer through connection 'gm_crm' after the retries" in errors["BR0001"]
+
+
+def test_a_record_the_database_still_refuses_is_quarantined_with_its_words_and_the_page_stages(
+    dms: str, gm_sandbox: SandboxProcess
+) -> None:
+    refused, *others = create_leads(gm_sandbox, lead("BR0001"), lead("BR0001"), lead("BR0001"))
+    with psycopg.connect(dms) as conn:  # a DMS rule this code cannot foresee refuses one record (SQLSTATE 22023)
+        conn.execute(
+            "CREATE FUNCTION public.refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.lead_id = '{refused['Id']}' THEN RAISE EXCEPTION 'value out of what we store' "
+            "USING ERRCODE = '22023'; END IF; RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON gmcrm.lead_staging FOR EACH ROW "
+            "EXECUTE FUNCTION public.refuse_one()"
+        )
+    summary, _done, failed = run_import(dms, lambda _c: fast_client())
+
+    assert not failed and summary.records == 2 and summary.quarantined == 1
+    assert {r[0] for r in rows(dms, "SELECT lead_id FROM dms.contact")} == {o["Id"] for o in others}
+    ((code, reason),) = rows(
+        dms, "SELECT reason_code, reason FROM gmcrm.lead_quarantine WHERE lead_id = %s", refused["Id"]
+    )
+    assert code == "UNSTAGEABLE" and "value out of what we store" in reason and "SQLSTATE 22023" in reason

@@ -240,7 +240,8 @@ def _stage_record(
     text, cleaned = stageable.storable_json(record)
     lead_id = record.get(f["lead_id"])
     if not isinstance(lead_id, str) or not lead_id.strip():
-        # Salesforce always sends an Id; a record without one cannot be staged nor quarantined by id.
+        # Salesforce always sends an Id; a record without one cannot be loaded: it is quarantined under
+        # a key that says so (and shows what came instead), so a person sees it.
         lead_id = f"(no Id: {stageable.clean_text(str(lead_id))[:40]})"
         return stageable.Quarantined(
             lead_id, code, stageable.UNSTAGEABLE, "GM sent the record without an Id", text, stamp
@@ -253,6 +254,10 @@ def _stage_record(
         result.cleaned[code] += 1
     return (run_id, code, lead_id, stamp, text)
 
+
+#: What PostgreSQL (or the encoding on the way to it) answers for a record it will not store: class 22
+#: (data exceptions: untranslatable characters, bad values), limits exceeded, and text not encodable.
+UNSTAGEABLE_ERRORS = (psycopg.DataError, psycopg.errors.ProgramLimitExceeded, UnicodeError)
 
 QUARANTINE_SQL = (
     "INSERT INTO gmcrm.lead_quarantine AS q (lead_id, dealer_code, reason_code, reason, raw_record, gm_modstamp) "
@@ -275,7 +280,7 @@ def _store_page(
         _copy_rows(conn, rows)
         _quarantine(conn, held)
         conn.commit()
-    except psycopg.DataError as exc:
+    except UNSTAGEABLE_ERRORS as exc:
         conn.rollback()
         log.warning("a page could not be staged whole (%s); staging it record by record", error_text(exc))
         rows, held = _stage_one_by_one(conn, rows, held)
@@ -298,7 +303,7 @@ def _stage_one_by_one(
             with conn.transaction():
                 _copy_rows(conn, [row])
             staged.append(row)
-        except psycopg.DataError as exc:
+        except UNSTAGEABLE_ERRORS as exc:
             _run_id, code, lead_id, stamp, text = row
             held.append(
                 stageable.Quarantined(
