@@ -122,6 +122,12 @@ def dealer_set(
     dms_url: DmsUrl = None,
 ) -> None:
     """Add a dealership or change its settings; the next scheduled import picks it up."""
+    if gm_conn_id is not None:
+        try:
+            dealerships.check_gm_connection(gm_conn_id)
+        except dealerships.UnknownConnection as exc:
+            typer.echo(f"gmcrm dealership set: {exc}", err=True)  # one line, nothing saved
+            raise typer.Exit(2) from None
     with _connect(dms_url) as conn:
         users = {
             "vehicles": vehicles_user,

@@ -83,6 +83,32 @@ def upsert_dealership(conn: psycopg.Connection[Any], dealer_code: str, **fields:
     )
 
 
+class UnknownConnection(ValueError):
+    """A dealership named a GM connection Airflow does not know."""
+
+
+def check_gm_connection(conn_id: str) -> None:
+    """Refuse a ``gm_conn_id`` Airflow cannot find, before it is saved: a dealership with an unknown
+    connection would only fail at its next import.
+
+    Airflow's own look-up, in the order Airflow uses: ``AIRFLOW_CONN_<ID>``, the configured secrets
+    backends, then the metadata database (``airflow.models.Connection``; the Task SDK's
+    ``BaseHook.get_connection`` skips the metadata database outside a task)."""
+    if not conn_id.strip():
+        raise UnknownConnection("--gm-conn-id is empty; give the id of an Airflow connection of type salesforce")
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.models.connection import Connection
+
+    try:
+        Connection.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException:
+        raise UnknownConnection(
+            f"Airflow does not know the connection {conn_id!r} (looked in AIRFLOW_CONN_{conn_id.upper()}, "
+            "the secrets backends and the metadata database); create it first (type salesforce) or name an "
+            "existing one"
+        ) from None
+
+
 def user_id(conn: psycopg.Connection[Any], dealer_code: str, login: str) -> int:
     row = conn.execute(
         "SELECT id FROM dms.app_user WHERE dealer_code = %s AND login = %s", (dealer_code, login)

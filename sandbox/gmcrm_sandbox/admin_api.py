@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from . import timefmt
+from . import records, timefmt
 from .errors import AdminError
 from .faults import FaultSpecError
 from .generate import dealer_codes_for
@@ -66,7 +66,8 @@ def build_admin_router(org: Org) -> APIRouter:
             return _error(exc.status, exc.message)
         except FaultSpecError as exc:
             return _error(400, str(exc))
-        return JSONResponse(result)
+        # Not JSONResponse: a stored lone surrogate must come back as a \u escape, not fail the answer.
+        return Response(content=records.encode_json(result), media_type="application/json")
 
     @router.get("/health")
     async def health(request: Request) -> Response:

@@ -20,7 +20,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import re
 import time
 from typing import Any, Final
@@ -30,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from . import rest
+from . import records, rest
 from .access import ORG_ID, USER_ID
 from .admin_api import build_admin_router
 from .drops import DropConnections, mark_dropped
@@ -44,8 +43,7 @@ _VERSION_PREFIX: Final = "v"
 
 
 def encode(body: Any) -> bytes:
-    # ensure_ascii=False: names and comments carry accents; Salesforce sends UTF-8, not \\u escapes.
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return records.encode_json(body)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

@@ -7,6 +7,7 @@ goes out in Salesforce's shapes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -15,7 +16,10 @@ from . import ids, timefmt
 from .schema import FieldDef, ObjectDef
 
 # Field types whose JSON strings are stored unchanged.
-_TEXT_AS_IS: Final = frozenset({"string", "picklist", "textarea", "reference"})
+_TEXT_AS_IS: Final = frozenset({"picklist", "textarea", "reference"})
+# Salesforce trims leading and trailing ASCII whitespace from text fields on save ('BR0001 ' is stored
+# 'BR0001'); other Unicode spaces (a no-break space) survive.
+_ASCII_WHITESPACE: Final = " \t\n\r\x0b\x0c"
 
 
 class CoercionError(ValueError):
@@ -36,8 +40,11 @@ def coerce_value(field: FieldDef, value: Any) -> Any:
     if value is None:
         return None
     kind = field.type
-    if value.__class__ is str and kind in _TEXT_AS_IS:
-        return value  # the common case, first
+    if value.__class__ is str:  # the common cases, first
+        if kind == "string":
+            return value.strip(_ASCII_WHITESPACE)
+        if kind in _TEXT_AS_IS:
+            return value
     if kind == "boolean":
         if isinstance(value, bool):
             return value
@@ -70,6 +77,8 @@ def coerce_value(field: FieldDef, value: Any) -> Any:
     if isinstance(value, bool) or isinstance(value, dict | list):
         raise CoercionError(field.name, f"Cannot deserialize instance of string from {type(value).__name__} value")
     text = str(value) if not isinstance(value, float) or not value.is_integer() else str(int(value))
+    if kind == "string":
+        text = text.strip(_ASCII_WHITESPACE)
     # A reference (Lead__c) stays as sent: an unknown or malformed one is a per-record error, not a
     # request error, so it is checked later.
     if kind == "id":
@@ -78,6 +87,15 @@ def coerce_value(field: FieldDef, value: Any) -> Any:
             raise CoercionError(field.name, f"invalid id: {text}")
         return canonical
     return text
+
+
+def encode_json(body: Any) -> bytes:
+    """A JSON body as UTF-8. Names and comments carry accents and Salesforce sends UTF-8, not \\u
+    escapes; a stored lone surrogate (which UTF-8 cannot carry) goes out as a \\u escape."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def to_json_value(value: Any) -> Any:

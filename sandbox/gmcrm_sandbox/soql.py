@@ -378,6 +378,8 @@ class BoundQuery:
     # The top-level ``field = x`` / ``field IN (...)`` conjuncts on text or id fields, as
     # (canonical field name, normalized values), so that the store can use an index instead of a scan.
     index_hints: tuple[tuple[str, frozenset[str]], ...]
+    # For a top-level OR: per alternative, one indexable condition (see index_plan); None: none.
+    union_hints: tuple[tuple[str, frozenset[str], tuple[re.Pattern[str], ...]], ...] | None = None
 
     def sort(self, records: list[Record]) -> list[Record]:
         """Sort in place by ORDER BY (stable, last key first) and return the list."""
@@ -538,6 +540,8 @@ def _conjuncts(cond: Condition) -> Iterable[Condition]:
 
 def bind(query: Query, objects: Mapping[str, ObjectDef] = OBJECTS) -> BoundQuery:
     """Resolve names and check literal types against the schema (Salesforce checks the object first)."""
+    from .index_plan import union_hints  # (it uses this module's condition types)
+
     sobject = objects.get(query.sobject.text.lower())
     if sobject is None:
         raise ApiError(
@@ -580,6 +584,7 @@ def bind(query: Query, objects: Mapping[str, ObjectDef] = OBJECTS) -> BoundQuery
         order_by=tuple(order),
         limit=query.limit,
         index_hints=binder.index_hints(query.where),
+        union_hints=union_hints(binder, query.where),
     )
 
 

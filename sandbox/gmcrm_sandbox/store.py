@@ -9,6 +9,7 @@ dealer code, external id and lead, so that large benchmarks stay fast. Tokens, u
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -266,7 +267,32 @@ class Org:
                 return [self._leads[i] for v in sorted(values) for i in self._by_dealer.get(v, {})]
             if query.sobject is LEAD_EVENT and name == "Lead__c":
                 return [self._events[i] for v in values for i in self._events_by_lead.get(v, {})]
+        if query.union_hints is not None:
+            found: dict[str, dict[str, Any]] = {}
+            for name, values, patterns in query.union_hints:
+                part = self._indexed(query.sobject, name, values, patterns)
+                if part is None:
+                    return table.values()
+                found.update((record["Id"], record) for record in part)
+            return found.values()
         return table.values()
+
+    def _indexed(
+        self, obj: ObjectDef, name: str, values: frozenset[str], patterns: tuple[re.Pattern[str], ...]
+    ) -> list[dict[str, Any]] | None:
+        """The records an index gives for ``name`` in ``values`` or LIKE one of ``patterns`` (None: no index)."""
+        table = self._table(obj)
+        if obj is OPPORTUNITY and name == "Dealer_Code__c":
+            # A LIKE is matched against the index's keys (casefolded codes; the patterns ignore case).
+            keys = sorted(values | {k for k in self._by_dealer if any(p.fullmatch(k) for p in patterns)})
+            return [self._leads[i] for k in keys for i in self._by_dealer.get(k, {})]
+        if patterns:
+            return None
+        if name == "Id":
+            return [table[v] for v in values if v in table]
+        if obj is LEAD_EVENT and name == "Lead__c":
+            return [self._events[i] for v in values for i in self._events_by_lead.get(v, {})]
+        return None
 
     def run_query(self, text: str, *, include_deleted: bool, batch_size: int | None, version: str) -> dict[str, Any]:
         """Run SOQL and return the first page (``ApiError`` for a bad query)."""

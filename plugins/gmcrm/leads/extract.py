@@ -9,12 +9,12 @@ late-committed leads are never missed. Deleted leads come back through queryAll.
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlencode
 
 import psycopg
 from simple_salesforce import format_soql
@@ -22,7 +22,11 @@ from simple_salesforce import format_soql
 from gmcrm.dealerships import Dealership
 from gmcrm.gm_client import GmClient
 from gmcrm.gm_mapping import GmMapping
+from gmcrm.leads import stageable
+from gmcrm.leads.dealer_codes import dealer_key, odd_code_condition
+from gmcrm.leads.failures import error_text
 from gmcrm.logs import get_logger
+from gmcrm.normalize import mask_text
 
 log = get_logger(__name__)
 
@@ -35,18 +39,29 @@ class ReadPlan:
     full: list[str]
 
 
+#: Salesforce refuses a URI longer than 16,384 characters (414); the query text is kept under this,
+#: URL-encoded, leaving room for the instance URL and the resource path.
+MAX_QUERY_CHARS: Final = 15_800
+
+Row = tuple[str, str, str, datetime | None, str]
+
+
 @dataclass
 class ExtractResult:
+    #: Records staged (what the load must find), per dealership in ``per_dealer``.
     records: int = 0
     per_dealer: dict[str, int] = field(default_factory=dict)
     watermark_candidates: dict[str, datetime] = field(default_factory=dict)
+    #: Records quarantined instead of staged, and records staged with characters removed, per dealership.
+    quarantined: Counter[str] = field(default_factory=Counter)
+    cleaned: Counter[str] = field(default_factory=Counter)
+    #: Records GM returned whose dealer code is none of the dealerships read (by code as GM wrote it).
+    unmatched: Counter[str] = field(default_factory=Counter)
 
 
 def parse_sf_datetime(value: str | None) -> datetime | None:
-    """``2026-11-27T10:00:00.000+0000`` -> an aware UTC datetime."""
-    if not value:
-        return None
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+    """``2026-11-27T10:00:00.000+0000`` -> an aware UTC datetime (None when absent or unreadable)."""
+    return stageable.parse_stamp(value)
 
 
 def read_watermarks(conn: psycopg.Connection[Any], dealer_codes: Sequence[str]) -> dict[str, datetime]:
@@ -116,7 +131,44 @@ def build_queries(plan: ReadPlan, mapping: GmMapping) -> list[tuple[str, list[st
                 )
             )
         queries.append((select + " OR ".join(clauses) + order, covered))
-    return queries
+    return _with_odd_codes(queries, plan, mapping, select, order)
+
+
+def query_chars(soql: str) -> int:
+    """The length of the query as it travels in the URL (``?q=...``, form-encoded)."""
+    return len(urlencode({"q": soql}))
+
+
+def _with_odd_codes(
+    queries: list[tuple[str, list[str]]], plan: ReadPlan, mapping: GmMapping, select: str, order: str
+) -> list[tuple[str, list[str]]]:
+    """Ask once per extract for the records whose dealer code GM stores with a leading or trailing
+    Unicode space (see :mod:`gmcrm.leads.dealer_codes`): added to the shortest query when the URL
+    stays short enough, else as a query of its own (one call more, only then)."""
+    if not queries:
+        return queries
+    f = mapping.lead_fields
+    reads: list[str] = []
+    if plan.incremental:
+        start = min(plan.incremental.values()).astimezone(UTC).replace(microsecond=0)
+        reads.append(format_soql(f"{f['modstamp']} >= {{start}}", start=start))
+    if plan.full:
+        reads.append(
+            format_soql(
+                f"({f['stage']} NOT IN {{closed}} AND {f['is_deleted']} = false)", closed=list(mapping.closed_stages)
+            )
+        )
+    clause = f"({odd_code_condition(f['dealer_code'])} AND ({' OR '.join(reads)}))"
+    shortest = min(range(len(queries)), key=lambda i: query_chars(queries[i][0]))
+    soql, covered = queries[shortest]
+    where = soql[len(select) : -len(order)]
+    combined = f"{select}{where} OR {clause}{order}"
+    out = list(queries)
+    if query_chars(combined) <= MAX_QUERY_CHARS:
+        out[shortest] = (combined, covered)
+    else:
+        out.append((select + clause + order, []))
+    return out
 
 
 def extract_to_staging(
@@ -130,8 +182,10 @@ def extract_to_staging(
 ) -> ExtractResult:
     """Read the leads of ``dealers`` (one GM connection) and COPY them into staging.
 
-    Commits as it goes: staged rows are harmless until a load consumes them, and the watermark
-    only moves when a dealership's load commits.
+    Commits page by page, durably (see :func:`durable_commits`): staged rows are harmless until a
+    load consumes them, the watermark only moves when a dealership's load commits, and the load
+    refuses a dealership whose staged records are fewer than ``gmcrm.import_batch.records``.
+    A record PostgreSQL would refuse is cleaned or quarantined, never allowed to fail the page.
     """
     mapping = client.mapping
     codes = [d.dealer_code for d in dealers]
@@ -143,44 +197,167 @@ def extract_to_staging(
         since=since,
     )
     f = mapping.lead_fields
-    # SOQL's IN compares without case: a record written 'br0001 ' at GM is BR0001's. It is staged
-    # under the dealership's own code (the transform compares the same way), never dropped.
-    wanted = {code.strip().casefold(): code for code in codes}
+    # SOQL's IN compares without case, and the odd-code condition returns codes with Unicode spaces
+    # around them: a record written 'br0001' or 'BR0001\u00a0' at GM is BR0001's. It is staged under
+    # the dealership's own code (the transform compares the same way), never dropped.
+    wanted = {dealer_key(code): code for code in codes}
     result = ExtractResult(per_dealer=dict.fromkeys(codes, 0))
     for soql, covered in build_queries(plan, mapping):
         chunk_max: datetime | None = None
         for page in client.query_pages(soql, include_deleted=True):
-            rows: list[tuple[str, str, str, datetime | None, str]] = []
+            rows: list[Row] = []
+            held: list[stageable.Quarantined] = []
             for record in page:
                 record.pop("attributes", None)
                 dealer = record.get(f["dealer_code"])
-                stamp = parse_sf_datetime(record.get(f["modstamp"]))
+                code = wanted.get(dealer_key(dealer)) if isinstance(dealer, str) else None
+                if code is None:
+                    result.unmatched[str(dealer)] += 1
+                    continue
+                stamp = stageable.parse_stamp(record.get(f["modstamp"]))
+                staged = _stage_record(record, code, run_id, stamp, f, result)
+                if isinstance(staged, stageable.Quarantined):
+                    held.append(staged)
+                    continue
                 if stamp is not None and (chunk_max is None or stamp > chunk_max):
                     chunk_max = stamp
-                code = wanted.get(dealer.strip().casefold()) if isinstance(dealer, str) else None
-                if code is None:
-                    continue
-                rows.append((run_id, code, record[f["lead_id"]], stamp, json.dumps(record, ensure_ascii=False)))
-                result.per_dealer[code] += 1
-            _copy_page(conn, rows)
-            result.records += len(rows)
+                rows.append(staged)
+            _store_page(conn, rows, held, result)
         # Every dealership of this query has been read up to the newest stamp the query saw,
         # so a quiet dealership's watermark moves too and never drags later reads back.
         if chunk_max is not None:
             for code in covered:
                 result.watermark_candidates[code] = chunk_max
     _record_batches(conn, run_id, result, client)
+    _log_unmatched(conn, client.name, result)
     return result
 
 
-def _copy_page(conn: psycopg.Connection[Any], rows: list[tuple[str, str, str, datetime | None, str]]) -> None:
+def _stage_record(
+    record: dict[str, Any], code: str, run_id: str, stamp: datetime | None, f: dict[str, str], result: ExtractResult
+) -> Row | stageable.Quarantined:
+    """The staging row of a record, or its quarantine row when the load could not read it."""
+    text, cleaned = stageable.storable_json(record)
+    lead_id = record.get(f["lead_id"])
+    if not isinstance(lead_id, str) or not lead_id.strip():
+        # Salesforce always sends an Id; a record without one cannot be loaded: it is quarantined under
+        # a key that says so (and shows what came instead), so a person sees it.
+        lead_id = f"(no Id: {stageable.clean_text(str(lead_id))[:40]})"
+        return stageable.Quarantined(
+            lead_id, code, stageable.UNSTAGEABLE, "GM sent the record without an Id", text, stamp
+        )
+    lead_id = stageable.clean_text(lead_id)
+    problem = stageable.date_problem(record, f)
+    if problem is not None:
+        return stageable.Quarantined(lead_id, code, stageable.UNREADABLE_DATE, problem, text, stamp)
+    if cleaned:
+        result.cleaned[code] += 1
+    return (run_id, code, lead_id, stamp, text)
+
+
+#: What PostgreSQL (or the encoding on the way to it) answers for a record it will not store: class 22
+#: (data exceptions: untranslatable characters, bad values), limits exceeded, and text not encodable.
+UNSTAGEABLE_ERRORS = (psycopg.DataError, psycopg.errors.ProgramLimitExceeded, UnicodeError)
+
+QUARANTINE_SQL = (
+    "INSERT INTO gmcrm.lead_quarantine AS q (lead_id, dealer_code, reason_code, reason, raw_record, gm_modstamp) "
+    "VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (lead_id) DO UPDATE "
+    "SET dealer_code = EXCLUDED.dealer_code, reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason, "
+    "raw_record = EXCLUDED.raw_record, gm_modstamp = EXCLUDED.gm_modstamp, last_seen_at = now(), "
+    "times_seen = q.times_seen + 1, resolved_at = NULL "
+    "WHERE q.gm_modstamp IS DISTINCT FROM EXCLUDED.gm_modstamp OR q.resolved_at IS NOT NULL "
+    "OR q.reason_code IS DISTINCT FROM EXCLUDED.reason_code"
+)
+
+
+def _store_page(
+    conn: psycopg.Connection[Any], rows: list[Row], held: list[stageable.Quarantined], result: ExtractResult
+) -> None:
+    """COPY a page into staging and quarantine what could not be staged, in one transaction. Should
+    PostgreSQL still refuse the page, it is staged again row by row and a refused row is quarantined
+    with the database's own words: one record never fails the batch."""
+    try:
+        _copy_rows(conn, rows)
+        _quarantine(conn, held)
+        conn.commit()
+    except UNSTAGEABLE_ERRORS as exc:
+        conn.rollback()
+        log.warning("a page could not be staged whole (%s); staging it record by record", error_text(exc))
+        rows, held = _stage_one_by_one(conn, rows, held)
+        _quarantine(conn, held)
+        conn.commit()
+    for row in rows:
+        result.per_dealer[row[1]] += 1
+    result.records += len(rows)
+    for q in held:
+        result.quarantined[q.dealer_code] += 1
+
+
+def _stage_one_by_one(
+    conn: psycopg.Connection[Any], rows: list[Row], held: list[stageable.Quarantined]
+) -> tuple[list[Row], list[stageable.Quarantined]]:
+    staged: list[Row] = []
+    held = list(held)
+    for row in rows:
+        try:
+            with conn.transaction():
+                _copy_rows(conn, [row])
+            staged.append(row)
+        except UNSTAGEABLE_ERRORS as exc:
+            _run_id, code, lead_id, stamp, text = row
+            held.append(
+                stageable.Quarantined(
+                    lead_id,
+                    code,
+                    stageable.UNSTAGEABLE,
+                    f"the DMS database refused the record ({error_text(exc)}); correct the lead at GM",
+                    stageable.as_text_record(text),
+                    stamp,
+                )
+            )
+    return staged, held
+
+
+def _copy_rows(conn: psycopg.Connection[Any], rows: list[Row]) -> None:
     if not rows:
         return
     with conn.cursor() as cur:
         with cur.copy("COPY gmcrm.lead_staging (run_id, dealer_code, lead_id, gm_modstamp, record) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-    conn.commit()
+
+
+def _quarantine(conn: psycopg.Connection[Any], held: list[stageable.Quarantined]) -> None:
+    for q in held:
+        params = (q.lead_id, q.dealer_code, q.reason_code, q.reason, q.raw_record, q.gm_modstamp)
+        try:
+            with conn.transaction():
+                conn.execute(QUARANTINE_SQL, params)
+        except psycopg.DataError:
+            with conn.transaction():
+                conn.execute(QUARANTINE_SQL, (*params[:4], stageable.as_text_record(q.raw_record), q.gm_modstamp))
+        log.warning(
+            "%s: lead %s quarantined at extract (%s): %s", q.dealer_code, q.lead_id, q.reason_code, mask_text(q.reason)
+        )
+
+
+def _log_unmatched(conn: psycopg.Connection[Any], conn_id: str, result: ExtractResult) -> None:
+    """Records GM returned for no dealership of this read: those of a dealership configured elsewhere
+    (disabled, another GM connection) are expected; the others are named, masked, for a person."""
+    if not result.unmatched:
+        return
+    known = {dealer_key(c) for (c,) in conn.execute("SELECT dealer_code FROM gmcrm.dealership")}
+    strays = {code: n for code, n in result.unmatched.items() if dealer_key(code) not in known}
+    if strays:
+        shown = ", ".join(mask_text(repr(code)) for code in sorted(strays)[:10])
+        log.warning(
+            "GM connection %s: %d records with a dealer code that no dealership has (%s%s): not imported; "
+            "add the dealership (gmcrm dealership set) or correct the dealer code at GM",
+            conn_id,
+            sum(strays.values()),
+            shown,
+            f" and {len(strays) - 10} more" if len(strays) > 10 else "",
+        )
 
 
 def _record_batches(conn: psycopg.Connection[Any], run_id: str, result: ExtractResult, client: GmClient) -> None:
@@ -196,6 +373,17 @@ def _record_batches(conn: psycopg.Connection[Any], run_id: str, result: ExtractR
             "api_calls = EXCLUDED.api_calls, api_remaining = EXCLUDED.api_remaining, extracted_at = now()",
             rows,
         )
+    conn.commit()
+
+
+def durable_commits(conn: psycopg.Connection[Any]) -> None:
+    """Make this session's commits wait for their WAL flush, whatever the server's default: a staged
+    page and its ``gmcrm.import_batch`` row must survive a crash once committed (a load that finds
+    fewer records than the batch says refuses, and the next run reads them again, but only durable
+    staging makes the retried load succeed). One flush per page of 2,000 records costs little."""
+    setting = conn.execute("SHOW synchronous_commit").fetchone()
+    if setting is not None and setting[0] == "off":
+        conn.execute("SET synchronous_commit = on")
     conn.commit()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -38,6 +38,11 @@ QUARANTINE_JSON_COLUMNS = ("lead_id", "reason_code", "reason", "raw_record", "gm
 
 class DealershipNotFound(LookupError):
     pass
+
+
+class StagedRecordsMissing(RuntimeError):
+    """Staging holds fewer of a dealership's records than its extract staged (a crash or a failover
+    lost them): loading would move the watermark past leads never loaded, so the load refuses."""
 
 
 @dataclass
@@ -194,6 +199,55 @@ class PreparedGroup:
     failed: list[tuple[str, BaseException]]
     #: Reading staging, transforming and filling the temporary tables.
     prepare_seconds: float
+    #: Loaded by an earlier try of this run (its staging consumed, its import_log row written).
+    loaded_before: list[str] = field(default_factory=list)
+
+
+def check_staged(
+    conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str]
+) -> tuple[list[str], list[str], list[tuple[str, BaseException]]]:
+    """Compare each dealership's staged records with what its extract recorded in ``gmcrm.import_batch``:
+    (complete, loaded by an earlier try of this run, refused). The watermark candidate of a batch is
+    only true of the records the extract staged; a load of fewer would skip the missing ones for good."""
+    rows = conn.execute(
+        "SELECT d.code, b.records, coalesce(s.n, 0), g.finished_at >= b.extracted_at "
+        "FROM unnest(%s::text[]) AS d(code) "
+        "LEFT JOIN gmcrm.import_batch b ON b.run_id = %s AND b.dealer_code = d.code "
+        "LEFT JOIN (SELECT dealer_code, count(*) AS n FROM gmcrm.lead_staging "
+        "           WHERE run_id = %s AND dealer_code = ANY(%s) GROUP BY dealer_code) s ON s.dealer_code = d.code "
+        "LEFT JOIN gmcrm.import_log g ON g.run_id = %s AND g.dealer_code = d.code",
+        (dealer_codes, run_id, run_id, dealer_codes, run_id),
+    ).fetchall()
+    complete: list[str] = []
+    loaded: list[str] = []
+    refused: list[tuple[str, BaseException]] = []
+    for code, expected, staged, loaded_since in rows:
+        if expected is None:
+            refused.append(
+                (
+                    code,
+                    StagedRecordsMissing(
+                        f"no extract of run {run_id} is recorded for {code} (gmcrm.import_batch): nothing was "
+                        "loaded and the watermark stays; the next run reads its leads again"
+                    ),
+                )
+            )
+        elif staged >= expected:
+            complete.append(code)
+        elif loaded_since:
+            loaded.append(code)
+        else:
+            refused.append(
+                (
+                    code,
+                    StagedRecordsMissing(
+                        f"staged records missing ({staged} of {expected}): the DMS database lost part of what the "
+                        "extract staged (a crash or a failover?); nothing was loaded and the watermark stays, "
+                        "the next run reads them again"
+                    ),
+                )
+            )
+    return complete, loaded, refused
 
 
 def prepare_group(
@@ -202,10 +256,13 @@ def prepare_group(
     """Read the group's staged leads once, transform them with pandas, and COPY the result into the
     session's temporary tables, from which each dealership then loads in its own transaction."""
     started = time.perf_counter()
-    contexts = read_contexts(conn, dealer_codes)
-    failed: list[tuple[str, BaseException]] = [
+    complete, loaded_before, failed = check_staged(conn, run_id, dealer_codes)
+    if loaded_before:
+        log.info("already loaded by an earlier try of this run: %s", ", ".join(loaded_before))
+    contexts = read_contexts(conn, complete)
+    failed += [
         (code, DealershipNotFound(f"dealership {code} is not configured in gmcrm.dealership"))
-        for code in dealer_codes
+        for code in complete
         if code not in contexts
     ]
     # Staging holds each record under its dealership's own code (however GM wrote it), so this is
@@ -241,7 +298,7 @@ def prepare_group(
             # other columns' statistics are never used and cost more than the rest of the step.
             conn.execute(f"ANALYZE pg_temp.{table} (dealer_code)")
     conn.commit()
-    return PreparedGroup(ready, failed, time.perf_counter() - started)
+    return PreparedGroup(ready, failed, time.perf_counter() - started, loaded_before)
 
 
 def load_dealer(conn: psycopg.Connection[Any], dealer_code: str, run_id: str) -> LoadResult:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from gmcrm.dealerships import Dealership, list_dealerships
-from gmcrm.gm_client import GmClient, GmStop
-from gmcrm.leads.extract import clear_run, extract_to_staging, group_by_connection, purge_old_staging
+from gmcrm.gm_client import GmClient, GmError, GmStop, GmTransientError
+from gmcrm.leads.extract import (
+    clear_run,
+    durable_commits,
+    extract_to_staging,
+    group_by_connection,
+    purge_old_staging,
+)
 from gmcrm.leads.failures import error_text, record_failure
 from gmcrm.leads.load import LoadResult, load_dealer, prepare_group
 from gmcrm.logs import get_logger
@@ -47,6 +53,39 @@ class ExtractSummary:
     #: Over every GM connection (each dealership's own connection's figures go to its import_log row).
     api_calls: int
     stopped: str | None = None
+    #: Dealerships whose GM connection failed (recorded in gmcrm.import_failure, stage 'extract').
+    failed: list[str] = field(default_factory=list)
+    #: Records GM returned for no dealership of this read (see the extract's log for their codes).
+    unmatched: int = 0
+    #: Records quarantined at extract (could not be staged) and staged after cleaning.
+    quarantined: int = 0
+    cleaned: int = 0
+
+
+def connection_failure(conn_id: str, exc: BaseException) -> str:
+    """What a person reads when a GM connection fails its dealerships: what happened, to which
+    connection, and what to do (masked by record_failure)."""
+    what = error_text(exc)
+    if type(exc).__name__ == "AirflowNotFoundException":
+        return (
+            f"GM connection '{conn_id}' is not defined in Airflow ({what}); create it (Admin > Connections, "
+            f"AIRFLOW_CONN_{conn_id.upper()} or the secrets backend) or point the dealership at an existing one "
+            "with `gmcrm dealership set CODE --gm-conn-id gm_crm`; the next run reads its leads"
+        )
+    if isinstance(exc, GmTransientError):
+        return (
+            f"GM CRM did not answer through connection '{conn_id}' after the retries ({what}); nothing was "
+            "imported for its dealerships and their watermarks stay: the next run reads their leads again"
+        )
+    if isinstance(exc, GmError):
+        return (
+            f"GM CRM refused connection '{conn_id}' ({what}); check the connection's credentials, instance_url "
+            "and ca_bundle; the next run reads its dealerships' leads again"
+        )
+    return (
+        f"reading GM leads through connection '{conn_id}' failed ({what}); check the connection's settings; "
+        "the next run reads its dealerships' leads again"
+    )
 
 
 def extract(
@@ -59,39 +98,72 @@ def extract(
     since: datetime | None = None,
     per_group: int = 1,
 ) -> ExtractSummary:
-    """Stage the leads of every enabled dealership (or of ``dealer_codes``), one query set per GM connection."""
+    """Stage the leads of every enabled dealership (or of ``dealer_codes``), one query set per GM connection.
+
+    A GM connection that cannot be used (not defined, refused, not answering after the retries)
+    fails only its own dealerships: each gets a gmcrm.import_failure row and stays out of the load
+    groups, and the other connections carry on."""
     dealers: list[Dealership] = list_dealerships(conn, dealer_codes or None, enabled_only=True)
+    durable_commits(conn)
     clear_run(conn, run_id)
     purge_old_staging(conn)
-    records, calls = 0, 0
+    summary = ExtractSummary([], 0, 0)
     stopped: list[str] = []
     loadable: list[str] = []
     for conn_id, members in group_by_connection(dealers).items():
-        client = client_for(conn_id)
+        codes = [d.dealer_code for d in members]
+        client: GmClient | None = None
         try:
+            client = client_for(conn_id)
             result = extract_to_staging(conn, client, members, run_id, full_resync=full_resync, since=since)
         except GmStop as exc:  # the daily limit, a session refused again after a new sign-in
             # Stop calling for this cycle; nothing is marked failed and the watermarks stay.
             conn.rollback()
-            stopped.append(f"{conn_id}: {exc.reason} ({client.stats.summary()})")
+            stats = client.stats.summary() if client is not None else "no calls"
+            stopped.append(f"{conn_id}: {exc.reason} ({stats})")
             log.warning("GM connection %s: %s; its %d dealerships wait", conn_id, exc.reason, len(members))
             continue
-        loadable += [d.dealer_code for d in members]
-        records += result.records
-        calls += client.stats.calls
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise  # the DMS itself is unreachable: every connection would fail; the task retries
+        except Exception as exc:  # this connection's dealerships fail; the others go on
+            _fail_connection(conn, run_id, conn_id, codes, exc)
+            summary.failed += codes
+            if client is not None:
+                summary.api_calls += client.stats.calls
+            continue
+        loadable += codes
+        summary.records += result.records
+        summary.api_calls += client.stats.calls
+        summary.unmatched += sum(result.unmatched.values())
+        summary.quarantined += sum(result.quarantined.values())
+        summary.cleaned += sum(result.cleaned.values())
         log.info(
-            "GM connection %s: %d dealerships, %d leads staged, %s",
+            "GM connection %s: %d dealerships, %d leads staged, %d quarantined, %d cleaned of characters the "
+            "database refuses, %d for no dealership of this read; %s",
             conn_id,
             len(members),
             result.records,
+            sum(result.quarantined.values()),
+            sum(result.cleaned.values()),
+            sum(result.unmatched.values()),
             client.stats.summary(),
         )
-    return ExtractSummary(
-        group_dealers(loadable, per_group, run_id),
-        records,
-        calls,
-        "; ".join(stopped) or None,
-    )
+    summary.groups = group_dealers(loadable, per_group, run_id)
+    summary.stopped = "; ".join(stopped) or None
+    return summary
+
+
+def _fail_connection(
+    conn: psycopg.Connection[Any], run_id: str, conn_id: str, codes: list[str], exc: BaseException
+) -> None:
+    """Record the failure against each dealership of the connection and drop what it staged."""
+    conn.rollback()
+    message = connection_failure(conn_id, exc)
+    log.error("GM connection %s failed for %d dealerships (%s): %s", conn_id, len(codes), ", ".join(codes), message)
+    conn.execute("DELETE FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = ANY(%s)", (run_id, codes))
+    conn.commit()
+    for code in codes:
+        record_failure(conn, run_id, code, "extract", message)
 
 
 def load_group(

@@ -1,0 +1,1 @@
+ALTER TABLE gmcrm.lead_staging SET UNLOGGED;
