@@ -149,15 +149,15 @@ def test_an_import_whose_extract_failed_ends_failed(
 # The sends
 
 
-def _unmapped_lost_sale(conn: psycopg.Connection[Any], dms_url: str, sandbox: SandboxProcess) -> str:
-    """A lead with a lost sale whose reason (V99) has no GM reason: its VPE fails for good, and the
-    contact registered after it waits BLOCKED behind it."""
+def _refused_contact(conn: psycopg.Connection[Any], dms_url: str, sandbox: SandboxProcess) -> str:
+    """A lead whose contact (CRE) GM refuses for good: the test drive scheduled after it waits BLOCKED.
+    (A lost sale closes the lead, so nothing after it is recorded: the follower must come before a close.)"""
     lead_id, _other = import_leads(dms_url, sandbox, ("BR0001", "NEW_VEHICLE"), ("BR0003", "NEW_VEHICLE"))
     [contact] = contacts(conn, [lead_id])
     dms.register_contact(conn, contact, "PHONE")
-    proposal = dms.save_proposal(conn, contact, "MONTANA-12T-PREMIER-25")
-    dms.cancel_proposal(conn, proposal, "V99")
-    dms.register_contact(conn, contact, "EMAIL")
+    dms.schedule_test_drive(conn, contact, "ONIX-10-LT-25")
+    cre = next(r for r in outbox(conn, lead_id) if r.trigger_code == "CRE")
+    sandbox.admin.record_errors(dms_event_ids=[cre.event_id], status_code="INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")
     return lead_id
 
 
@@ -169,7 +169,7 @@ def test_a_send_run_in_which_an_event_failed_for_good_is_not_green(
     gm_sandbox: SandboxProcess,
     webhook: list[dict[str, Any]],  # noqa: F811
 ) -> None:
-    lead_id = _unmapped_lost_sale(conn, dms_conn_env, gm_sandbox)
+    lead_id = _refused_contact(conn, dms_conn_env, gm_sandbox)
 
     run = dagbag.dags["gmcrm_send_triggers"].test()
 
@@ -177,9 +177,9 @@ def test_a_send_run_in_which_an_event_failed_for_good_is_not_green(
     states = task_states(run)
     assert (states["send_lane[lane 0]"], states[SEND_CHECK]) == ("success", "failed")
     assert [r.status for r in outbox(conn, lead_id)][-2:] == ["FAILED", "BLOCKED"]
-    vpe = outbox(conn, lead_id)[-2]
+    cre = outbox(conn, lead_id)[-2]
     summary = xcom(run, SEND_CHECK, "summary")
-    assert f"BR0001 event {vpe.id} (VPE): UNMAPPED_REASON" in summary and "V99" in summary
+    assert f"BR0001 event {cre.id} (CRE): INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in summary
     assert "1 blocked behind" in summary and "retry_failed" in summary
     assert len(webhook) == 1  # the lane's alert, once
 
@@ -214,7 +214,7 @@ def test_a_dry_run_with_retry_failed_changes_nothing_through_the_dag(
     gm_sandbox: SandboxProcess,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    lead_id = _unmapped_lost_sale(conn, dms_conn_env, gm_sandbox)
+    lead_id = _refused_contact(conn, dms_conn_env, gm_sandbox)
     dag = dagbag.dags["gmcrm_send_triggers"]
     assert state(dag.test()) == "failed"  # the VPE failed for good, the contact after it waits
     before = outbox(conn)
