@@ -223,3 +223,39 @@ def test_no_personal_data_in_task_logs_or_cli(
     assert "SQLSTATE P0001" in task_logs and "cannot stage" in task_logs
     assert "MALFORMED_QUERY" in task_logs
     assert "FIELD_CUSTOM_VALIDATION_EXCEPTION" in cli and "refused" in cli
+
+
+def test_the_task_process_json_logs_are_masked(tmp_path: Path) -> None:
+    """In production the task runs in its own process and sends its log lines as JSON to the
+    supervisor: the same masking applies there, to structlog and stdlib loggers, exceptions included.
+    Run in a subprocess: it configures Airflow's task logging as the task runner does."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import io, logging, sys
+        import structlog
+        from airflow.sdk.log import configure_logging
+        from gmcrm_log_masking_plugin import MaskTaskLogs
+
+        out = io.BytesIO()
+        configure_logging(json_output=True, output=out, sending_to_supervisor=True)
+        MaskTaskLogs().on_task_instance_running(previous_state=None, task_instance=None)
+        try:
+            raise ValueError({EVERYTHING!r})
+        except ValueError:
+            structlog.get_logger(logger_name="task").exception("Task failed with exception")
+            logging.getLogger("any.library").error("saw %s", {EMAIL!r}, exc_info=True)
+        sys.stdout.write(out.getvalue().decode())
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [line["event"] for line in lines] == ["Task failed with exception", "saw j***@exemplo.com.br"]
+    assert _leaks(result.stdout) == []
+    assert all(line["cause"].startswith("ValueError: Joana ***") for line in lines), lines
+    assert all(line["exception"][0]["exc_type"] == "ValueError" for line in lines)  # still structured
