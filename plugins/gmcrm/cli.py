@@ -21,7 +21,8 @@ CONNECT_TIMEOUT = 10
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"Error: {mask_text(message)}", err=True)
+    one_line = "; ".join(line.strip() for line in message.splitlines() if line.strip())
+    typer.echo(f"Error: {mask_text(one_line)}", err=True)
     raise typer.Exit(code)
 
 
@@ -37,7 +38,13 @@ class _OneLineErrors(TyperGroup):
         except typer.TyperException as exc:  # usage errors: bad or missing options, BadParameter...
             if type(exc).__name__ == "NoArgsIsHelpError":  # typer answers these with the help
                 raise
-            _fail(exc.format_message(), getattr(exc, "exit_code", 2))
+            cause = exc.__cause__
+            # A database error turned into BadParameter: its useful parts (SQLSTATE, constraint...) in
+            # one line rather than the server's multi-line text.
+            message = (
+                f"Invalid value: {error_text(cause)}" if isinstance(cause, psycopg.Error) else exc.format_message()
+            )
+            _fail(message, getattr(exc, "exit_code", 2))
         except psycopg.OperationalError as exc:
             _fail(f"cannot reach the DMS database: {error_text(exc)}")
         except Exception as exc:
