@@ -45,9 +45,10 @@ def _exc_info(value: Any) -> ExcInfo | None:
 
 
 def exception_text(exc_info: ExcInfo, with_cause: bool = True) -> str:
-    """The traceback as Python prints it, then the causes a person needs; all masked."""
+    """The causes a person needs on one line (the line a UI shows first), then the traceback as Python
+    prints it; all masked."""
     rendered = "".join(traceback.format_exception(*exc_info)).rstrip()
-    return mask_text(f"{rendered}\ncause: {causes_text(exc_info[1])}" if with_cause else rendered)
+    return mask_text(f"cause: {causes_text(exc_info[1])}\n{rendered}" if with_cause else rendered)
 
 
 class MaskingFilter(logging.Filter):
