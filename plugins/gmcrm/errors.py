@@ -16,10 +16,6 @@ from gmcrm.normalize import mask_text
 MAX_ERROR_CHARS = 2000
 
 
-class GmcrmError(Exception):
-    """A failure gmcrm explains itself: its text is meant for a person and is already masked."""
-
-
 def error_text(exc: BaseException) -> str:
     """What a person needs of an exception, masked: its class, message and, for database errors, the
     SQLSTATE, table, column and constraint (kept: they are names, not personal data)."""
