@@ -100,7 +100,7 @@ def db_upgrade(dms_url: DmsUrl = None) -> None:
     """Apply every pending migration (safe to run any number of times)."""
     url = _url(dms_url)
     applied = migrate.upgrade(url)
-    _echo(f"{db.redact_url(url)}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+    typer.echo(f"{db.redact_url(url)}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 
 @db_app.command("status")
@@ -108,9 +108,9 @@ def db_status(dms_url: DmsUrl = None) -> None:
     """List applied and pending migrations."""
     state = migrate.status(_url(dms_url))
     for mid in state.applied:
-        _echo(f"applied  {mid}")
+        typer.echo(f"applied  {mid}")
     for mid in state.pending:
-        _echo(f"pending  {mid}")
+        typer.echo(f"pending  {mid}")
 
 
 @db_app.command("seed-demo")
@@ -120,7 +120,7 @@ def db_seed_demo(dms_url: DmsUrl = None) -> None:
 
     with _connect(dms_url) as conn:
         codes = seed_demo_world(conn)
-    _echo(f"seeded demo dealerships with users, contact forms, reasons and models: {', '.join(codes)}")
+    typer.echo(f"seeded demo dealerships with users, contact forms, reasons and models: {', '.join(codes)}")
 
 
 @dealer_app.command("list")
@@ -187,7 +187,7 @@ def dealer_set(
             dealerships.upsert_dealership(conn, dealer_code, **fields)
         except (ValueError, psycopg.errors.CheckViolation) as exc:
             raise typer.BadParameter(str(exc)) from exc
-    _echo(f"dealership {dealer_code} saved")
+    typer.echo(f"dealership {dealer_code} saved")
 
 
 @events_app.command("list")
@@ -209,7 +209,7 @@ def events_list(
         ).fetchall()
     for r in rows:
         _echo(f"{r[0]:>8} {r[1]:<8} {r[2]} {r[3]} {r[4]:<8} tries={r[5]} {r[6]:%Y-%m-%d %H:%M:%S} {r[7]}")
-    _echo(f"{len(rows)} event(s) {status.upper()}")
+    typer.echo(f"{len(rows)} event(s) {status.upper()}")
 
 
 @events_app.command("retry")
@@ -228,7 +228,7 @@ def events_retry(
     with _connect(dms_url) as conn:
         # The same requeue as a send run with retry_failed: the events behind them are unblocked too.
         requeued = Sender(conn, None, filters=filters).prepare(retry_failed=True)
-    _echo(f"{requeued} event(s) back in the queue")
+    typer.echo(f"{requeued} event(s) back in the queue")
 
 
 @events_app.command("skip")
@@ -244,7 +244,7 @@ def events_skip(
         ok = skip_event(conn, outbox_id, why)
     if not ok:
         raise typer.BadParameter(f"event {outbox_id} is not waiting (already sent or skipped?)")
-    _echo(f"event {outbox_id} skipped")
+    typer.echo(f"event {outbox_id} skipped")
 
 
 @reasons_app.command("list")
@@ -279,7 +279,7 @@ def reasons_map(
             map_reason(conn, dealer_code, code, gm_reason)
         except (psycopg.Error, LookupError, ValueError) as exc:
             raise typer.BadParameter(str(exc).splitlines()[0]) from exc
-    _echo(f"{dealer_code} reason {code} -> {gm_reason}; retry its failed events: gmcrm events retry --all-failed")
+    typer.echo(f"{dealer_code} reason {code} -> {gm_reason}; retry its failed events: gmcrm events retry --all-failed")
 
 
 @app.command("lead-log")
@@ -294,7 +294,7 @@ def lead_log_cmd(
     with _connect(dms_url) as conn:
         entries = lead_log.timeline(conn, lead_id)
     if not entries:
-        _echo(f"nothing recorded for lead {lead_id}")
+        typer.echo(f"nothing recorded for lead {lead_id}")
         raise typer.Exit(1)
     for e in entries:
         _echo(f"{e.at:%Y-%m-%d %H:%M:%S} {e.kind:<14} {e.summary}")
