@@ -16,9 +16,10 @@ import psycopg
 from gmcrm.errors import MAX_ERROR_CHARS, error_text
 from gmcrm.normalize import mask_text
 
-__all__ = ["MAX_ERROR_CHARS", "ImportFailure", "error_text", "record_failure", "run_failures"]
-
 Stage = Literal["extract", "load"]
+
+# error_text moved to gmcrm.errors (the logs and the CLI use it too); still importable from here.
+__all__ = ["MAX_ERROR_CHARS", "ImportFailure", "error_text", "record_failure", "run_failures"]
 
 
 @dataclass(frozen=True)
