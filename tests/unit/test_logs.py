@@ -41,6 +41,8 @@ def test_run_ids_and_log_timestamps_stay_readable() -> None:
     text = "run manual__2026-11-30T02:38:52.581141+00:00 tries=1 2026-11-30 02:50:48, at 2026-11-30 02:38:57,286"
     assert mask_text(text) == text
     assert mask_text("2026-11-30 11987654321 ok") == "2026-11-30 ***21 ok"
+    uuid = "ti_id=01a22a51-cd77-7539-9211-123456789012"
+    assert mask_text(uuid) == uuid
 
 
 def _database_error() -> BaseException:
