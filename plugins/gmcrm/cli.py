@@ -6,14 +6,63 @@ embedded PostgreSQL under ``.gmcrm/`` when none is named.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import psycopg
 import typer
+from typer.core import TyperGroup
 
 from gmcrm import db, dealerships, lead_log, migrate
+from gmcrm.errors import error_text
+from gmcrm.normalize import mask_text
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_show_locals=False)
+#: Seconds to wait for the DMS database before saying it cannot be reached.
+CONNECT_TIMEOUT = 10
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    one_line = "; ".join(line.strip() for line in message.splitlines() if line.strip())
+    typer.echo(f"Error: {mask_text(one_line)}", err=True)
+    raise typer.Exit(code)
+
+
+class _OneLineErrors(TyperGroup):
+    """Every command's failure is one masked line on stderr and a non-zero exit, never a traceback:
+    bad option values (exit 2), an unreachable DMS, database errors and anything else (exit 1)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort):
+            raise
+        except typer.TyperException as exc:  # usage errors: bad or missing options, BadParameter...
+            if type(exc).__name__ == "NoArgsIsHelpError":  # typer answers these with the help
+                raise
+            cause = exc.__cause__
+            # A database error turned into BadParameter: its useful parts (SQLSTATE, constraint...) in
+            # one line rather than the server's multi-line text.
+            message = (
+                f"Invalid value: {error_text(cause)}" if isinstance(cause, psycopg.Error) else exc.format_message()
+            )
+            _fail(message, getattr(exc, "exit_code", 2))
+        except psycopg.OperationalError as exc:
+            _fail(f"cannot reach the DMS database: {error_text(exc)}")
+        except Exception as exc:
+            _fail(error_text(exc))
+
+
+def _echo(text: str) -> None:
+    """Output goes through the masking too: error texts from GM or the database may quote a customer."""
+    typer.echo(mask_text(text))
+
+
+def _not_blank(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise typer.BadParameter("must not be empty")
+    return value
+
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_show_locals=False, cls=_OneLineErrors)
 db_app = typer.Typer(help="Migrate the DMS schema and seed demo settings.", no_args_is_help=True)
 dealer_app = typer.Typer(help="Add, change and list dealerships.", no_args_is_help=True)
 events_app = typer.Typer(help="List, retry and skip trigger events.", no_args_is_help=True)
@@ -39,7 +88,11 @@ def _url(dms_url: str | None) -> str:
 
 
 def _connect(dms_url: str | None) -> psycopg.Connection[Any]:
-    return db.connect(_url(dms_url))
+    url = _url(dms_url)
+    options = (
+        {} if "connect_timeout" in psycopg.conninfo.conninfo_to_dict(url) else {"connect_timeout": CONNECT_TIMEOUT}
+    )
+    return db.connect(url, **options)
 
 
 @db_app.command("upgrade")
@@ -75,10 +128,10 @@ def dealer_list(dms_url: DmsUrl = None) -> None:
     """Every dealership with its routing, state and last integration."""
     with _connect(dms_url) as conn:
         rows = dealerships.list_dealerships(conn)
-    typer.echo(f"{'code':<10} {'enabled':<8} {'routing':<13} {'last integration':<26} name")
+    _echo(f"{'code':<10} {'enabled':<8} {'routing':<13} {'last integration':<26} name")
     for d in rows:
         last = d.last_integration_at.isoformat(timespec="seconds") if d.last_integration_at else "never"
-        typer.echo(f"{d.dealer_code:<10} {d.integration_enabled!s:<8} {d.routing:<13} {last:<26} {d.name}")
+        _echo(f"{d.dealer_code:<10} {d.integration_enabled!s:<8} {d.routing:<13} {last:<26} {d.name}")
 
 
 def _settings(
@@ -110,7 +163,7 @@ def _settings(
 @dealer_app.command("set")
 def dealer_set(
     dealer_code: Annotated[str, typer.Argument(help="GM dealer code")],
-    name: Annotated[str | None, typer.Option(help="Dealership name")] = None,
+    name: Annotated[str | None, typer.Option(help="Dealership name", callback=_not_blank)] = None,
     routing: Annotated[str | None, typer.Option(help="DIRECT or DISTRIBUTION")] = None,
     enabled: Annotated[bool | None, typer.Option("--enabled/--disabled", help="Integration on/off")] = None,
     traffic_origin: Annotated[str | None, typer.Option(help="Origem de Tráfego for new contacts")] = None,
@@ -150,7 +203,7 @@ def events_list(
     ] = "FAILED",
     dealer_code: Annotated[str | None, typer.Option(help="Only this dealership")] = None,
     lead_id: Annotated[str | None, typer.Option(help="Only this Lead ID")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows")] = 50,
+    limit: Annotated[int, typer.Option(help="At most this many rows", min=1)] = 50,
     dms_url: DmsUrl = None,
 ) -> None:
     """Events in the outbox with their last error (or why they were skipped or cancelled): what waits,
@@ -170,7 +223,7 @@ def events_list(
             (status.upper(), dealer_code, dealer_code, lead_id, lead_id, limit),
         ).fetchall()
     for r in rows:
-        typer.echo(f"{r[0]:>8} {r[1]:<8} {r[2]} {r[3]} {r[4]:<8} tries={r[5]} {r[6]:%Y-%m-%d %H:%M:%S} {r[7]}")
+        _echo(f"{r[0]:>8} {r[1]:<8} {r[2]} {r[3]} {r[4]:<8} tries={r[5]} {r[6]:%Y-%m-%d %H:%M:%S} {r[7]}")
     typer.echo(f"{len(rows)} event(s) {status.upper()}")
 
 
@@ -196,7 +249,7 @@ def events_retry(
 @events_app.command("skip")
 def events_skip(
     outbox_id: Annotated[int, typer.Argument(help="Outbox id of the event never to send")],
-    why: Annotated[str, typer.Option("--why", help="Why it is skipped (kept on the event)")],
+    why: Annotated[str, typer.Option("--why", help="Why it is skipped (kept on the event)", callback=_not_blank)],
     dms_url: DmsUrl = None,
 ) -> None:
     """Never send this event; the events waiting behind it move on."""
@@ -223,7 +276,7 @@ def reasons_list(
             (dealer_code, unmapped),
         ).fetchall()
     for code, rtype, gm, desc in rows:
-        typer.echo(f"{code:<10} {rtype:<18} {gm:<20} {desc}")
+        _echo(f"{code:<10} {rtype:<18} {gm:<20} {desc}")
 
 
 @reasons_app.command("map")
@@ -259,9 +312,9 @@ def lead_log_cmd(
         typer.echo(f"nothing recorded for lead {lead_id}")
         raise typer.Exit(1)
     for e in entries:
-        typer.echo(f"{e.at:%Y-%m-%d %H:%M:%S} {e.kind:<14} {e.summary}")
+        _echo(f"{e.at:%Y-%m-%d %H:%M:%S} {e.kind:<14} {e.summary}")
         if json_out:
-            typer.echo(json.dumps(e.detail, indent=2, ensure_ascii=False, default=str))
+            _echo(json.dumps(e.detail, indent=2, ensure_ascii=False, default=str))
 
 
 @app.command("sandbox")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -89,6 +90,11 @@ class SessionRefused(GmStop):
         )
 
 
+class GmConfigError(GmError):
+    """The GM connection is set up wrong (its certificate authority, for one): retrying cannot help, a
+    person must fix the connection."""
+
+
 class GmTransientError(GmError):
     """GM did not answer usefully after the retries: leave the work pending for the next cycle."""
 
@@ -137,7 +143,10 @@ def _error_code(exc: SalesforceError) -> str | None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """5xx, timeouts and broken connections: worth another try after a pause."""
+    """5xx, timeouts and broken connections: worth another try after a pause. A certificate that
+    fails verification is not (requests makes SSLError a ConnectionError): the same CA fails again."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False
     if isinstance(exc, requests.exceptions.Timeout | requests.exceptions.ConnectionError):
         return True
     if isinstance(exc, SalesforceError) and not isinstance(exc, SalesforceExpiredSession):
@@ -153,6 +162,14 @@ def is_daily_limit(exc: BaseException) -> bool:
 def is_salesforce_host(instance_url: str | None) -> bool:
     host = (urlparse(instance_url).hostname or "") if instance_url else ""
     return not instance_url or any(host.endswith(s) for s in SALESFORCE_HOST_SUFFIXES)
+
+
+def check_ca_bundle(ca_bundle: str | None, conn_id: str) -> None:
+    """A ``ca_bundle`` that names no file is a configuration error, said before any call is made."""
+    if ca_bundle and not Path(ca_bundle).is_file():
+        raise GmConfigError(
+            f"GM connection {conn_id}: its ca_bundle extra names {ca_bundle}, which does not exist or is not a file"
+        )
 
 
 def direct_session(ca_bundle: str | None) -> requests.Session:
@@ -202,6 +219,7 @@ class GmClient:
         backoff_max: float = 8.0,
         timeout: float = 60.0,
         name: str = "gm_crm",
+        ca_bundle: str | None = None,
     ) -> None:
         self._connect = connect
         self._sf: Salesforce | None = None
@@ -211,6 +229,7 @@ class GmClient:
         self.backoff_max = backoff_max
         self.timeout = timeout
         self.name = name
+        self.ca_bundle = ca_bundle  # for the message when the certificate fails verification
         self.stats = CallStats()
 
     # -- construction --------------------------------------------------------------------------
@@ -234,6 +253,7 @@ class GmClient:
 
         else:
             ca_bundle = extras.get("ca_bundle") or None
+            check_ca_bundle(ca_bundle, conn_id)
             login, password = connection.login or "", connection.password or ""
 
             def connect() -> Salesforce:
@@ -241,7 +261,7 @@ class GmClient:
                 token, _url = client_credentials_token(session, str(instance_url), login, password, timeout)
                 return SalesforceHook(salesforce_conn_id=conn_id, session_id=token, session=session).get_conn()
 
-        return cls(connect, name=conn_id, timeout=timeout, **kwargs)
+        return cls(connect, name=conn_id, timeout=timeout, ca_bundle=extras.get("ca_bundle") or None, **kwargs)
 
     @classmethod
     def direct(
@@ -255,13 +275,14 @@ class GmClient:
         """A client for a Salesforce-compatible server without Airflow (CLI, benchmarks)."""
         timeout = float(kwargs.pop("timeout", 60.0))
         version = (kwargs.get("mapping") or load_mapping()).api_version
+        check_ca_bundle(ca_bundle, str(kwargs.get("name", "gm_crm")))
 
         def connect() -> Salesforce:
             session = direct_session(ca_bundle)
             token, url = client_credentials_token(session, instance_url, client_id, client_secret, timeout)
             return Salesforce(instance_url=url, session_id=token, session=session, version=version)
 
-        return cls(connect, timeout=timeout, **kwargs)
+        return cls(connect, timeout=timeout, ca_bundle=ca_bundle, **kwargs)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -315,6 +336,16 @@ class GmClient:
             if is_transient(exc):
                 raise GmTransientError(f"GM CRM {kind} call kept failing: HTTP {exc.status}") from exc
             raise GmRequestError(f"GM CRM {kind} call failed: HTTP {exc.status}", exc.status, exc.content) from exc
+        except requests.exceptions.SSLError as exc:
+            raise GmConfigError(
+                f"GM CRM {kind} call: the server's certificate failed verification against "
+                + (
+                    f"the ca_bundle extra of connection {self.name} ({self.ca_bundle})"
+                    if self.ca_bundle
+                    else f"the system's CAs (connection {self.name} has no ca_bundle extra)"
+                )
+                + f"; fix the connection, retrying will not help ({type(exc).__name__})"
+            ) from exc
         except requests.exceptions.RequestException as exc:
             raise GmTransientError(f"GM CRM {kind} call kept failing: {type(exc).__name__}") from exc
         raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises

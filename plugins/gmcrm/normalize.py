@@ -103,6 +103,13 @@ def phone_valid(value: str | None) -> bool:
 # Not inside a word: Salesforce ids such as 0060S00000016QAA keep their digits.
 _NUMBER_RUN = re.compile(r"(?<![A-Za-z0-9])\+?\(?\d[\d\s().\-/]{6,}\d(?![A-Za-z0-9])")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# ISO dates, with a time of day or not (run ids, log timestamps), and UUIDs (Airflow's task instance
+# ids): kept whole and kept apart, or their fractional seconds ("57.286220"), a number just before
+# them ("tries=1 2026-...") or an all-digit UUID group would read as a number to mask.
+_ISO_TIMESTAMP = re.compile(
+    r"((?<![0-9])\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![0-9])"
+    r"|(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f]))"
+)
 _EMAIL_IN_TEXT = re.compile(r"([\w.%+-])[\w.%+-]*@([\w-]+(?:\.[\w-]+)*\.\w{2,})", re.UNICODE)
 
 
@@ -136,4 +143,7 @@ def _mask_number(match: re.Match[str]) -> str:
 def mask_text(text: str) -> str:
     """Mask anything in free text that looks like a CPF/CNPJ, e-mail or phone number."""
     text = _EMAIL_IN_TEXT.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    return _NUMBER_RUN.sub(_mask_number, text)
+    # re.split with a group: even items are the text between timestamps, odd items the timestamps.
+    parts = _ISO_TIMESTAMP.split(text)
+    parts[::2] = [_NUMBER_RUN.sub(_mask_number, part) for part in parts[::2]]
+    return "".join(parts)

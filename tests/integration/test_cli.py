@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -88,3 +90,69 @@ def test_reasons_and_events(dms_url: str) -> None:
 @pytest.mark.parametrize("command", [["--help"], ["db", "--help"], ["events", "--help"], ["reasons", "--help"]])
 def test_help_explains_each_command(command: list[str]) -> None:
     assert "Usage" in _ok(*command)
+
+
+def _one_line_error(result: Any) -> str:
+    """A failed command: non-zero exit, no traceback, one line saying why."""
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_bad_input_is_one_line_not_a_traceback(dms_url: str) -> None:
+    _ok("db", "seed-demo", "--dms-url", dms_url)
+    line = _one_line_error(runner.invoke(app, ["events", "list", "--limit", "-1", "--dms-url", dms_url]))
+    assert "--limit" in line
+
+    line = _one_line_error(runner.invoke(app, ["dealership", "set", "BR0001", "--name", "", "--dms-url", dms_url]))
+    assert "--name" in line and "empty" in line
+    line = _one_line_error(runner.invoke(app, ["dealership", "set", "BR0001", "--name", "  ", "--dms-url", dms_url]))
+    assert "--name" in line
+    with psycopg.connect(dms_url) as conn:
+        assert conn.execute("SELECT name FROM gmcrm.dealership WHERE dealer_code = 'BR0001'").fetchone() != ("",)
+        outbox_id = conn.execute(
+            "INSERT INTO gmcrm.trigger_outbox (dealer_code, lead_id, trigger_code, status, last_error) "
+            "VALUES ('BR0001', '006000000000001AAA', 'VPE', 'FAILED', 'no GM reason') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+    for why in ("", "   "):
+        line = _one_line_error(
+            runner.invoke(app, ["events", "skip", str(outbox_id), "--why", why, "--dms-url", dms_url])
+        )
+        assert "--why" in line
+    with psycopg.connect(dms_url) as conn:
+        assert conn.execute("SELECT status FROM gmcrm.trigger_outbox WHERE id = %s", (outbox_id,)).fetchone() == (
+            "FAILED",
+        )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres@127.0.0.1:1/nothing",  # connection refused
+        "postgresql://postgres@no-such-host.invalid/nothing",  # bad host
+    ],
+)
+def test_an_unreachable_dms_is_one_line(url: str) -> None:
+    for args in (["events", "list"], ["dealership", "list"], ["lead-log", "006000000000001AAA"], ["db", "status"]):
+        line = _one_line_error(runner.invoke(app, [*args, "--dms-url", url]))
+        assert "cannot reach the DMS database" in line, line
+
+
+def test_database_errors_are_one_masked_line(dms_url: str) -> None:
+    """A database error the command does not expect: its cause in one line, masked."""
+    with psycopg.connect(dms_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused for joana.silva@exemplo.com.br' USING ERRCODE = 'check_violation', "
+            "CONSTRAINT = 'dealership_ok'; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON gmcrm.dealership "
+            "FOR EACH ROW EXECUTE FUNCTION public.refuse()"
+        )
+    line = _one_line_error(runner.invoke(app, ["dealership", "set", "BR0077", "--name", "X", "--dms-url", dms_url]))
+    assert "joana.silva" not in line and "j***@exemplo.com.br" in line
+    assert "SQLSTATE 23514" in line and "constraint dealership_ok" in line

@@ -40,6 +40,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 
+from gmcrm.airflow_support import postgres_conn_json
 from gmcrm.web.lead_log_app import (
     MOUNT_PREFIX,
     SEND_DAG_ID,
@@ -319,6 +320,54 @@ def test_other_filters(client: TestClient, leads: Leads) -> None:
     alert = bad.one("div", "errors")
     assert "From date" in alert.text() and "Lead ID" in alert.text()
     assert not bad.all("table", id="results")
+
+
+@pytest.fixture
+def empty_client(dms_conn_env: str) -> Iterator[TestClient]:
+    """The page over a migrated DMS with nothing sent yet, through the ``dms_postgres`` connection."""
+    with TestClient(mounted(create_app(lane_counts=None))) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"date_to": "9999-12-31"}, "To date: between"),
+        ({"date_from": "0001-01-01"}, "From date: between"),
+        ({"date_from": "2026-02-30"}, "From date: use the date picker"),
+        ({"date_to": "yesterday"}, "To date: use the date picker"),
+        ({"date_from": "2026-12-31", "date_to": "2026-01-01"}, "the end is before the start"),
+        ({"date_from": "9999-12-31", "date_to": "9999-12-31"}, "From date: between"),
+    ],
+)
+def test_bad_dates_get_a_message_not_a_500(empty_client: TestClient, params: dict[str, str], message: str) -> None:
+    page = get_dom(empty_client, "/gmcrm/lead-log", **params)
+    assert message in page.one("div", "errors").text()
+    assert not page.all("table", id="results")
+
+
+def test_a_dms_outage_is_a_page_that_says_so(
+    dms_conn_env: str, monkeypatch: pytest.MonkeyPatch, unused_port: int
+) -> None:
+    """The DMS refuses connections: HTTP 503 with a page saying the database is unavailable."""
+    down = f"postgresql://postgres@127.0.0.1:{unused_port}/gone?connect_timeout=2"
+    monkeypatch.setenv("AIRFLOW_CONN_DMS_POSTGRES", postgres_conn_json(down))
+    with TestClient(mounted(create_app(lane_counts=None)), raise_server_exceptions=False) as client:
+        for url in ("/gmcrm/lead-log", "/gmcrm/lead-log?lead_id=00QWD00000H4eBaYAJ", "/gmcrm/lead-log/lead/00QX"):
+            response = client.get(url)
+            assert response.status_code == 503, (url, response.text[:500])
+            assert response.headers["content-type"].startswith("text/html")
+            page = dom(response.text)
+            assert "DMS database unavailable" in page.one("h1").text()
+            assert "cannot reach the DMS database" in page.one("div", "errors").text()
+            assert "Traceback" not in response.text
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def test_free_text_is_masked_and_unknown_leads_are_404(client: TestClient, leads: Leads) -> None:

@@ -13,12 +13,13 @@ from typing import Any, Literal
 
 import psycopg
 
+from gmcrm.errors import MAX_ERROR_CHARS, error_text
 from gmcrm.normalize import mask_text
 
 Stage = Literal["extract", "load"]
 
-#: An error text long enough to keep the constraint, column and SQLSTATE, short enough for a UI cell.
-MAX_ERROR_CHARS = 2000
+# error_text moved to gmcrm.errors (the logs and the CLI use it too); still importable from here.
+__all__ = ["MAX_ERROR_CHARS", "ImportFailure", "error_text", "record_failure", "run_failures"]
 
 
 @dataclass(frozen=True)
@@ -28,25 +29,6 @@ class ImportFailure:
     error: str
     failed_at: datetime
     attempts: int
-
-
-def error_text(exc: BaseException) -> str:
-    """What a person needs of an exception, masked: its class, message and, for database errors, the
-    SQLSTATE, table, column and constraint (kept: they are names, not personal data)."""
-    diag = getattr(exc, "diag", None)
-    first = (diag.message_primary if diag is not None else None) or (str(exc).strip().splitlines() or [""])[0]
-    parts = [f"{type(exc).__name__}: {first}".rstrip(": ")]
-    if diag is not None:
-        for label, value in (
-            ("detail", diag.message_detail),
-            ("SQLSTATE", getattr(exc, "sqlstate", None)),
-            ("table", diag.table_name),
-            ("column", diag.column_name),
-            ("constraint", diag.constraint_name),
-        ):
-            if value:
-                parts.append(f"{label} {value}")
-    return mask_text("; ".join(parts))[:MAX_ERROR_CHARS]
 
 
 def record_failure(conn: psycopg.Connection[Any], run_id: str, dealer_code: str, stage: Stage, error: str) -> None:

@@ -52,6 +52,7 @@ from psycopg.rows import dict_row
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gmcrm import lead_log
+from gmcrm.errors import error_text
 from gmcrm.logs import get_logger
 from gmcrm.normalize import mask_text
 
@@ -82,6 +83,8 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 LEAD_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 DEALER_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,10}$")
+# Dates the search accepts: beyond them a day's end is not a date Python or PostgreSQL can hold.
+EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2999, 12, 31)
 TRIGGER_CODE_RE = re.compile(r"^[A-Z]{3}$")
 
 # Links to Airflow UI pages (task logs). Inside the UI this page runs in a sandboxed frame
@@ -282,6 +285,9 @@ class Filters:
                     parsed[name] = date.fromisoformat(text)
                 except ValueError:
                     errors.append(f"{label} date: use the date picker (YYYY-MM-DD).")
+                    continue
+                if not EARLIEST_DATE <= parsed[name] <= LATEST_DATE:
+                    errors.append(f"{label} date: between {EARLIEST_DATE} and {LATEST_DATE}, please.")
         if "from" in parsed and "to" in parsed and parsed["to"] < parsed["from"]:
             errors.append("Date range: the end is before the start.")
         return cls(dealer_code, date_from, date_to, lead_id, trigger_code, outcome, tuple(errors))
@@ -611,6 +617,16 @@ def create_app(
             {"title": titles.get(exc.status_code, "Error"), "message": str(exc.detail)},
             status_code=exc.status_code,
         )
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def dms_unreachable(request: Request, exc: psycopg.OperationalError) -> Response:
+        # Down, refusing connections or too slow (statement timeout): say so, not a 500 traceback.
+        log.warning("lead log: the DMS database did not answer: %s", error_text(exc))
+        message = (
+            "The lead log cannot reach the DMS database right now. Try again in a few minutes; "
+            "if it lasts, check the database and the dms_postgres connection."
+        )
+        return page(request, "error.html", {"title": "DMS database unavailable", "message": message}, 503)
 
     @app.get("/", include_in_schema=False)
     def home(request: Request) -> RedirectResponse:
