@@ -38,6 +38,7 @@ class Lead:
     created_minute: int  # small ranges make ties, which the lead id breaks
     modstamp_minute: int  # the order staging is read in: not the order leads are matched in
     is_open: bool = True
+    loaded_before: bool = False  # loaded by an earlier load: re-read by the one under test
 
 
 def add_dealership(conn: psycopg.Connection[Any], code: str, like: str = "BR0001") -> None:
