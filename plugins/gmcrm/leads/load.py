@@ -2,7 +2,7 @@
 
 Set-based throughout. A group's staged leads are read once and transformed with pandas; the
 result is COPYed into the session's temporary tables (no WAL), and each dealership is loaded by
-one call of the database function ``gmcrm.load_dealer`` (migration 0005): customers matched or
+one call of the database function ``gmcrm.load_dealer`` (migrations 0005, 0009): customers matched or
 created, contacts upserted, LIM/LAT, parts counter services, quarantine, watermark,
 ``last_integration_at`` and its ``gmcrm.import_log`` row, all in that dealership's transaction.
 Loading the same leads again changes nothing; a re-read lead changes only the GM columns.
