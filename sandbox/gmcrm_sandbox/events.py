@@ -188,8 +188,10 @@ def validate(event: IncomingEvent, leads: Mapping[str, Mapping[str, Any]]) -> di
         return record_error("INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {lead_ref}", ["Lead__c"])
     if lead.get("IsDeleted"):
         return record_error("ENTITY_IS_DELETED", "entity is deleted", [])
+    # The same dealer code whatever its case or surrounding spaces (a no-break space survives
+    # Salesforce's trim of ASCII spaces): the DMS reads such a lead as that dealership's and says so.
     lead_dealer = str(lead.get("Dealer_Code__c") or "")
-    if lead_dealer.casefold() != str(fields["Dealer_Code__c"]).strip().casefold():
+    if lead_dealer.strip().casefold() != str(fields["Dealer_Code__c"]).strip().casefold():
         return record_error(
             "INSUFFICIENT_ACCESS_OR_READONLY",
             f"insufficient access rights on cross-reference id: {lead_id}",

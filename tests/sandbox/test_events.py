@@ -97,6 +97,17 @@ def test_mixed_per_record_results(sf: Salesforce, admin: AdminClient, lead: dict
     assert admin.get_lead(lead["Id"])["StageName"] == "Experiencing"
 
 
+def test_a_lead_whose_dealer_code_carries_a_no_break_space_takes_that_dealerships_events(
+    sf: Salesforce, admin: AdminClient, lead: dict[str, Any]
+) -> None:
+    fields = {k: v for k, v in lead.items() if k not in ("Id", "attributes")}
+    odd = admin.create_lead(**{**fields, "Dealer_Code__c": "br0001\u00a0"})
+    results = send(
+        sf, [event("BR0001-1", odd, Dealer_Code__c="BR0001"), event("BR0001-2", odd, Dealer_Code__c="BR0002")]
+    )
+    assert codes(results) == [None, "INSUFFICIENT_ACCESS_OR_READONLY"]
+
+
 def test_created_then_updated_on_resend_and_not_reapplied(sf: Salesforce, admin: AdminClient, lead: dict) -> None:
     first = send(sf, [event("BR0001-10", lead)])
     second = send(sf, [event("BR0001-11", lead, Trigger_Code__c="TDA", Stage__c="Deciding",
