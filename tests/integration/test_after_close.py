@@ -8,7 +8,6 @@ imported, worked through the DMS screen actions and sent as the send DAG sends t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -22,13 +21,6 @@ from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.send_helpers import codes, contacts, gm_codes, gm_stage, import_leads, seed, send
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def conn(dms_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(dms_url, autocommit=True) as connection:
-        seed(connection)
-        yield connection
 
 
 def _not_sent(conn: psycopg.Connection[Any], lead_id: str) -> list[tuple[str, str, str]]:

@@ -7,7 +7,6 @@ they block nothing, and the lead log shows them. Real sandbox, real PostgreSQL, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -20,18 +19,11 @@ from gmcrm.sending import skip_event
 from gmcrm_devtools import dms_actions as dms
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.import_helpers import fast_client, one_client, run_import
-from tests.integration.send_helpers import codes, contacts, gm_codes, import_leads, outbox, seed, send, send_log
+from tests.integration.send_helpers import codes, contacts, gm_codes, import_leads, outbox, send, send_log
 
 pytestmark = pytest.mark.integration
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def conn(dms_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(dms_url, autocommit=True) as connection:
-        seed(connection)
-        yield connection
 
 
 def _import(dms_url: str) -> None:

@@ -9,7 +9,6 @@ both sides: the DMS tables (``gmcrm.trigger_outbox``, ``gmcrm.send_log``) and wh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -30,20 +29,11 @@ from tests.integration.send_helpers import (
     gm_stage,
     import_leads,
     outbox,
-    seed,
     send,
     send_log,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def conn(dms_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """A seeded DMS; each statement commits on its own, as each DMS screen action would."""
-    with psycopg.connect(dms_url, autocommit=True) as connection:
-        seed(connection)
-        yield connection
 
 
 def _contact_row(conn: psycopg.Connection[Any], contact_id: int) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -22,19 +21,11 @@ from tests.integration.send_helpers import (
     contacts,
     import_leads,
     outbox,
-    seed,
     send,
     send_log,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def conn(dms_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(dms_url, autocommit=True) as connection:
-        seed(connection)
-        yield connection
 
 
 def test_two_send_runs_at_once_never_send_an_event_twice(

@@ -9,7 +9,6 @@ next cycle, with a working session, sends and imports everything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -30,13 +29,6 @@ from tests.integration.send_helpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def conn(dms_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(dms_url, autocommit=True) as connection:
-        seed(connection)
-        yield connection
 
 
 def test_send_leaves_events_pending_when_the_new_session_is_refused_too(
