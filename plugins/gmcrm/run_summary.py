@@ -200,7 +200,7 @@ class SendRunSummary:
         parts = [", ".join(shown)]
         if self.failed:
             events = "; ".join(
-                f"{dealer} event {outbox_id} ({code}): {error_code}: {(message or '')[:ERROR_CHARS]}"
+                f"{dealer} event {outbox_id} ({code}): {error_code}: {(message or '')[:ERROR_CHARS].rstrip('. ')}"
                 for dealer, outbox_id, code, error_code, message in self.failed[:10]
             )
             more = f" and {len(self.failed) - 10} more" if len(self.failed) > 10 else ""

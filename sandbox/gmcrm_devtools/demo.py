@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from typing import Any
 
 import psycopg
@@ -52,8 +53,28 @@ def _run_dag(dag_id: str) -> str:
     started = time.perf_counter()
     run = bag.dags[dag_id].test()
     state = str(getattr(run, "state", "?"))
-    print(f"  {dag_id}: {state} in {time.perf_counter() - started:.1f}s", flush=True)
+    print(f"  {dag_id}: {state.rsplit('.', 1)[-1]} in {time.perf_counter() - started:.1f}s", flush=True)
+    summary = _run_summary(run)
+    if summary:  # what the run's last task says, as the Airflow UI shows it (its XCom "summary")
+        print(f"    {summary}", flush=True)
     return state
+
+
+def _run_summary(run: Any) -> str | None:
+    """The ``summary`` XCom of the run's final check task (``gmcrm.run_summary``), if any."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from gmcrm.run_summary import SUMMARY_KEY
+
+    with create_session() as session:
+        row = session.scalars(
+            select(XComModel).where(
+                XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id, XComModel.key == SUMMARY_KEY
+            )
+        ).first()
+        return str(XComModel.deserialize_value(row)) if row is not None else None
 
 
 def _contacts(conn: psycopg.Connection[Any], dealer: str, lead_type: str, status: str | None = None) -> list[int]:
@@ -142,8 +163,10 @@ def print_summary(conn: psycopg.Connection[Any], api: dict[str, Any] | None) -> 
 
 def main() -> int:
     print("gmcrm demo: one full cycle, end to end", flush=True)
-    # The demo prints its own summary; Airflow's task chatter stays out of the way.
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    # The demo prints its own summary and each run's (its final task's XCom): Airflow's task chatter,
+    # including the traceback Airflow logs for the run that fails on purpose, stays out of the way.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "CRITICAL")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     state_dir = STATE_DIR / "demo"
     shutil.rmtree(state_dir, ignore_errors=True)  # every demo starts from nothing
     env = prepare(leads_per_dealer=int(os.environ.get("GMCRM_DEMO_LEADS", "8")), state_dir=state_dir)
