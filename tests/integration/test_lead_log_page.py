@@ -610,8 +610,9 @@ def test_plugin_registers_with_airflow_without_database_or_network(tmp_path: Pat
         "category": "browse",
         "url_route": "lead-log",
     }
-    assert plugin["external_views"] == [view]
-    assert view in found["views"]  # what the UI's navigation reads (GET /api/v2/plugins)
+    ops = {**view, "name": "Operations", "href": "/gmcrm/ops", "url_route": "gmcrm-ops"}
+    assert plugin["external_views"] == [view, ops]
+    assert view in found["views"] and ops in found["views"]  # what the UI's navigation reads (GET /api/v2/plugins)
 
 
 def test_page_behind_airflow_api_server_auth(leads: Leads, dms_conn_env: str, tmp_path: Path) -> None:
