@@ -161,14 +161,10 @@ def dealerships(conn: psycopg.Connection[Any], dealer_code: str | None = None) -
 
 
 def _status(r: dict[str, Any], quarantine: dict[str, int]) -> DealershipStatus:
-    loaded = (
-        LastImport(
-            r["finished_at"], "LOADED", r["load_run"], r["leads_read"], r["contacts_created"],
-            r["contacts_updated"], r["quarantined"],
-        )  # fmt: skip
-        if r["finished_at"] is not None
-        else None
-    )
+    loaded = None
+    if r["finished_at"] is not None:
+        counts = (r["leads_read"], r["contacts_created"], r["contacts_updated"], r["quarantined"])
+        loaded = LastImport(r["finished_at"], "LOADED", r["load_run"], *counts)
     failed = (
         LastImport(r["failed_at"], "FAILED", r["failed_run"], stage=r["stage"], error=r["error"])
         if r["failed_at"] is not None
@@ -217,6 +213,7 @@ class Fix:
     dag_id: str | None = None
     params: dict[str, Any] | None = None
     note: str = ""
+    first: str = ""  # what to do before the commands (at GM, for instance)
 
     @property
     def params_json(self) -> str:
@@ -264,7 +261,10 @@ def quarantine_fix(reason_code: str, dealer_code: str, lead_type: str | None) ->
             note="The lead is tried again from its stored GM record once the settings change.",
         )
     what = GM_FIXES.get(reason_code, "the lead at GM")
-    return Fix((retry,), note=f"Correct {what}: the lead loads when the import reads it again.")
+    return Fix(
+        (retry,),
+        first=f"Correct {what}: the lead loads when the import reads it again. To try it at once:",
+    )
 
 
 def event_fix(row: dict[str, Any]) -> Fix:
@@ -285,7 +285,7 @@ def event_fix(row: dict[str, Any]) -> Fix:
         (*commands, f"gmcrm events retry {row['id']}"),
         dag_id=SEND_DAG_ID,
         params=params,
-        note=f"Or skip it for good: gmcrm events skip {row['id']} --why \"...\"",
+        note=f'Or skip it for good: gmcrm events skip {row["id"]} --why "..."',
     )
 
 

@@ -150,7 +150,7 @@ def test_links_lead_to_the_lists_and_the_lists_to_their_fixes(client: TestClient
     assert row.attrs["data-lead-id"] == world.quarantined and row.attrs["data-reason"] == "NO_NAME_NO_CONTACT"
     assert row.one("a", "lead-id").attrs["href"] == f"/gmcrm/lead-log/lead/{world.quarantined}"
     fix = text(row.one("td", "fix"))
-    assert "gmcrm quarantine retry BR0001 --reason NO_NAME_NO_CONTACT" in fix and "at GM" in fix
+    assert "gmcrm quarantine retry BR0001 --reason NO_NAME_NO_CONTACT" in fix and fix.startswith("Correct the customer")
     by_reason = br1.one("a", data_reason="NO_NAME_NO_CONTACT").attrs["href"]
     assert by_reason == "/gmcrm/ops/quarantine?dealer_code=BR0001&reason=NO_NAME_NO_CONTACT"
     assert len(get(client, by_reason).all("tr", "quarantined")) == 1
@@ -162,7 +162,7 @@ def test_links_lead_to_the_lists_and_the_lists_to_their_fixes(client: TestClient
     [event] = failed.one("table", id="events").all("tr", "event")
     assert event.attrs["data-outbox-id"] == str(world.failed_event) and event.attrs["data-status"] == "FAILED"
     assert "UNMAPPED_REASON" in cells(event)[5] and "V99" in cells(event)[5]
-    commands = [c.text() for c in event.one("td", "fix").all("code")]
+    commands = [c.text() for c in event.one("ol", "fix").all("code")]
     assert commands == [
         "gmcrm reasons list BR0001 --unmapped",
         "gmcrm reasons map BR0001 V99 <GM reason>",
@@ -171,6 +171,9 @@ def test_links_lead_to_the_lists_and_the_lists_to_their_fixes(client: TestClient
     params = json.loads(event.one("pre", "params").text())
     assert params == {"retry_failed": True, "dealer_codes": ["BR0001"]}
     assert event.one("td", "fix").one("a").attrs["href"] == "/dags/gmcrm_send_triggers"
+    assert event.one("code", "airflow-cli").text() == (
+        "airflow dags trigger gmcrm_send_triggers --conf '" + json.dumps(params) + "'"
+    )
     assert event.one("a", "lead-id").attrs["href"] == f"/gmcrm/lead-log/lead/{world.failed}#event-{world.failed_event}"
     assert get(client, "/gmcrm/ops/events", status="BLOCKED").all("tr", "event") == []
     cancelled = get(client, "/gmcrm/ops/events", status="cancelled")
@@ -200,7 +203,7 @@ def test_free_text_is_masked(client: TestClient, world: World) -> None:
             (f"comments quote the phone {PHONE}",),
         )
         conn.execute(
-            "UPDATE gmcrm.import_failure SET error = error || %s WHERE dealer_code = 'BR0003'", (f" call {PHONE}",)
+            "UPDATE gmcrm.import_failure SET error = %s || error WHERE dealer_code = 'BR0003'", (f"call {PHONE}: ",)
         )
     pages = [
         client.get("/gmcrm/ops").text,
@@ -315,3 +318,12 @@ def test_pages_in_headless_chromium(served: str, world: World, tmp_path: Path) -
         for name in shots:
             shutil.copy(tmp_path / name, Path(keep) / name)
     print(f"screenshots in {tmp_path}")
+
+
+def test_a_dealership_search_offers_no_lead_timeline(client: TestClient, world: World) -> None:
+    """Searching a dealership without a Lead ID has no "timeline of lead" note (it once linked nowhere)."""
+    page = get(client, "/gmcrm/lead-log", dealer_code="BR0001")
+    assert not page.all("p", "note")
+    assert get(client, "/gmcrm/lead-log", lead_id=world.sent).one("p", "note").one("a").attrs["href"] == (
+        f"/gmcrm/lead-log/lead/{world.sent}"
+    )

@@ -648,8 +648,12 @@ def create_app(
                 limit = SEARCH_LIMIT if filters.given else LATEST_LIMIT
                 found = lead_log.search(conn, **filters.search_kwargs(), limit=limit)
             links = task_log_links(conn, found, ui_root=ui, lane_counts=lane_counts)
-            extras = {} if filters.errors else ops_app.search_extras(
-                conn, dealer_code=filters.dealer_code, lead_id=filters.lead_id, kwargs=filters.search_kwargs()
+            extras = (
+                {}
+                if filters.errors
+                else ops_app.search_extras(
+                    conn, dealer_code=filters.dealer_code, lead_id=filters.lead_id, kwargs=filters.search_kwargs()
+                )
             )
         for r, link in zip(found, links, strict=True):
             rows.append(

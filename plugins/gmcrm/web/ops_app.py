@@ -31,6 +31,7 @@ from gmcrm import ops_queries
 from gmcrm.normalize import mask_text
 
 REASON_RE = re.compile(r"^[A-Z_]{1,40}$")
+LAST_ERROR_CHARS = 200  # the overview's last error: enough to know what it is
 DEALER_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,10}$")
 
 Page = Callable[..., HTMLResponse]
@@ -79,7 +80,7 @@ def links(root: str, ui: str) -> dict[str, Any]:
         "ops_url": f"{root}/ops",
         "quarantine_href": quarantine,
         "events_href": events,
-        "lead_href": lead,
+        "lead_url": lead,
         "search_href": search,
         "send_dag_href": f"{ui}/dags/{ops_queries.SEND_DAG_ID}",
         "import_dag_href": f"{ui}/dags/gmcrm_import_leads",
@@ -108,7 +109,7 @@ def add_routes(
             usage = ops_queries.api_usage(conn)
         for d in rows:
             if d.last_error is not None:
-                d.last_error = replace(d.last_error, text=masked(d.last_error.text))
+                d.last_error = replace(d.last_error, text=shorten(masked(d.last_error.text)))
         return page(
             request,
             "ops.html",
@@ -165,6 +166,11 @@ def add_routes(
             },
             400 if filters.errors else 200,
         )
+
+
+def shorten(text: str, limit: int = LAST_ERROR_CHARS) -> str:
+    """A long error cut for the table (the lists and the lead log show it whole)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def masked(text: Any, *keep: str) -> str:
