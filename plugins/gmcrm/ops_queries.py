@@ -81,37 +81,36 @@ class ApiUsage:
         return self.import_calls + self.send_calls
 
 
+# Per dealership, each look-up is one index probe (LATERAL ... LIMIT 1 on (dealer_code, time DESC)):
+# the page costs the same after a year of runs as after a day.
 DEALERSHIPS_SQL = """
-WITH loads AS (
-    SELECT DISTINCT ON (dealer_code) dealer_code, run_id, finished_at, leads_read, contacts_created,
-           contacts_updated, quarantined
-    FROM gmcrm.import_log ORDER BY dealer_code, finished_at DESC, id DESC
-), failures AS (
-    SELECT DISTINCT ON (dealer_code) dealer_code, run_id, stage, error, failed_at
-    FROM gmcrm.import_failure ORDER BY dealer_code, failed_at DESC
-), events AS (
-    SELECT dealer_code,
-           count(*) FILTER (WHERE status IN ('PENDING', 'RETRY')) AS pending,
+SELECT d.dealer_code, d.name, d.integration_enabled, d.routing, d.gm_conn_id,
+       l.load_run, l.finished_at, l.leads_read, l.contacts_created, l.contacts_updated, l.quarantined,
+       f.failed_run, f.stage, f.error, f.failed_at,
+       e.pending, e.blocked, e.failed, e.cancelled,
+       x.error_event, x.error_trigger, x.last_error, x.last_error_code, x.error_at
+FROM gmcrm.dealership d
+LEFT JOIN LATERAL (
+    SELECT run_id AS load_run, finished_at, leads_read, contacts_created, contacts_updated, quarantined
+    FROM gmcrm.import_log i WHERE i.dealer_code = d.dealer_code ORDER BY finished_at DESC LIMIT 1
+) l ON true
+LEFT JOIN LATERAL (
+    SELECT run_id AS failed_run, stage, error, failed_at
+    FROM gmcrm.import_failure f WHERE f.dealer_code = d.dealer_code ORDER BY failed_at DESC LIMIT 1
+) f ON true
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE status IN ('PENDING', 'RETRY')) AS pending,
            count(*) FILTER (WHERE status = 'BLOCKED') AS blocked,
            count(*) FILTER (WHERE status = 'FAILED') AS failed,
            count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled
-    FROM gmcrm.trigger_outbox WHERE status IN ('PENDING', 'RETRY', 'BLOCKED', 'FAILED', 'CANCELLED')
-    GROUP BY dealer_code
-), event_errors AS (
-    SELECT DISTINCT ON (dealer_code) dealer_code, id, trigger_code, last_error, last_error_code, updated_at
-    FROM gmcrm.trigger_outbox WHERE status = 'FAILED' ORDER BY dealer_code, updated_at DESC, id DESC
-)
-SELECT d.dealer_code, d.name, d.integration_enabled, d.routing, d.gm_conn_id,
-       l.run_id AS load_run, l.finished_at, l.leads_read, l.contacts_created, l.contacts_updated, l.quarantined,
-       f.run_id AS failed_run, f.stage, f.error, f.failed_at,
-       coalesce(e.pending, 0) AS pending, coalesce(e.blocked, 0) AS blocked, coalesce(e.failed, 0) AS failed,
-       coalesce(e.cancelled, 0) AS cancelled,
-       x.id AS error_event, x.trigger_code AS error_trigger, x.last_error, x.last_error_code, x.updated_at AS error_at
-FROM gmcrm.dealership d
-LEFT JOIN loads l USING (dealer_code)
-LEFT JOIN failures f USING (dealer_code)
-LEFT JOIN events e USING (dealer_code)
-LEFT JOIN event_errors x USING (dealer_code)
+    FROM gmcrm.trigger_outbox o
+    WHERE o.dealer_code = d.dealer_code AND o.status IN ('PENDING', 'RETRY', 'BLOCKED', 'FAILED', 'CANCELLED')
+) e
+LEFT JOIN LATERAL (
+    SELECT id AS error_event, trigger_code AS error_trigger, last_error, last_error_code, updated_at AS error_at
+    FROM gmcrm.trigger_outbox o WHERE o.dealer_code = d.dealer_code AND o.status = 'FAILED'
+    ORDER BY updated_at DESC LIMIT 1
+) x ON true
 WHERE (%(dealer_code)s::text IS NULL OR d.dealer_code = %(dealer_code)s::text)
 ORDER BY d.dealer_code
 """

@@ -302,7 +302,7 @@ def test_pages_in_headless_chromium(served: str, world: World, tmp_path: Path) -
     assert len(search.one("table", id="imports").all("tr", "import")) == 1
 
     shots = {
-        "ops-page.png": (ops_url, "1600,900"),
+        "ops-page.png": (ops_url, "1600,1000"),
         "quarantine.png": (quarantine_url, "1400,700"),
         "failed-events.png": (events_url, "1400,700"),
         "lead-log-search.png": (f"{served}/gmcrm/lead-log?lead_id={world.failed}", "1400,800"),
