@@ -4,7 +4,8 @@
   (pages ``/gmcrm/lead-log`` and ``/gmcrm/lead-log/lead/{lead_id}``).
 - ``external_views``: an entry "Lead log" in the UI's **Browse** menu (``category: browse``,
   ``destination: nav``). With ``url_route`` set, the UI shows the page inside its own frame at
-  ``/plugin/lead-log``, keeping Airflow's navigation around it.
+  ``/plugin/lead-log``, keeping Airflow's navigation around it; and "Operations" (``/gmcrm/ops``, every
+  dealership at a glance, its quarantine and failed events) at ``/plugin/gmcrm-ops``.
 
 Auth: Airflow applies no authentication of its own to plugin FastAPI apps (it just mounts them), so
 the app requires an Airflow session itself: the UI's JWT cookie or a Bearer token, and permission to
@@ -25,6 +26,7 @@ from airflow.plugins_manager import AirflowPlugin
 from gmcrm.web.lead_log_app import MOUNT_PREFIX, create_app
 
 URL_ROUTE = "lead-log"
+OPS_URL_ROUTE = "gmcrm-ops"
 
 
 def _base_path() -> str:
@@ -44,5 +46,12 @@ class GmcrmLeadLogPlugin(AirflowPlugin):
             "destination": "nav",
             "category": "browse",
             "url_route": URL_ROUTE,
+        },
+        {
+            "name": "Operations",
+            "href": f"{_base_path()}{MOUNT_PREFIX}/ops",
+            "destination": "nav",
+            "category": "browse",
+            "url_route": OPS_URL_ROUTE,
         },
     ]

@@ -610,8 +610,9 @@ def test_plugin_registers_with_airflow_without_database_or_network(tmp_path: Pat
         "category": "browse",
         "url_route": "lead-log",
     }
-    assert plugin["external_views"] == [view]
-    assert view in found["views"]  # what the UI's navigation reads (GET /api/v2/plugins)
+    ops = {**view, "name": "Operations", "href": "/gmcrm/ops", "url_route": "gmcrm-ops"}
+    assert plugin["external_views"] == [view, ops]
+    assert view in found["views"] and ops in found["views"]  # what the UI's navigation reads (GET /api/v2/plugins)
 
 
 def test_page_behind_airflow_api_server_auth(leads: Leads, dms_conn_env: str, tmp_path: Path) -> None:
@@ -635,6 +636,7 @@ def test_page_behind_airflow_api_server_auth(leads: Leads, dms_conn_env: str, tm
         client = TestClient(create_app("core"))
         page = "/gmcrm/lead-log/lead/{leads.sent}"
         anonymous = client.get(page, follow_redirects=False)
+        ops_anonymous = client.get("/gmcrm/ops", follow_redirects=False).status_code
         forged = client.get(page, headers={{"Authorization": "Bearer not-a-jwt"}})
         manager = get_auth_manager()
         nobody = manager.generate_jwt(SimpleAuthManagerUser(username="nobody", role=None))
@@ -642,9 +644,11 @@ def test_page_behind_airflow_api_server_auth(leads: Leads, dms_conn_env: str, tm
         viewer = manager.generate_jwt(SimpleAuthManagerUser(username="ops", role="viewer"))
         client.cookies.set("_token", viewer)  # what the UI's session cookie carries
         allowed = client.get(page)
+        ops = client.get("/gmcrm/ops")
         plugins = client.get("/api/v2/plugins").json()
         print(json.dumps({{
             "anonymous": [anonymous.status_code, anonymous.headers.get("location")],
+            "ops": [ops_anonymous, ops.status_code, 'data-dealer-code="BR0001"' in ops.text],
             "forged": forged.status_code,
             "denied": [denied.status_code, "Not allowed" in denied.text],
             "allowed": [allowed.status_code, "Evento criado" in allowed.text, "{leads.sent}" in allowed.text],
@@ -659,6 +663,7 @@ def test_page_behind_airflow_api_server_auth(leads: Leads, dms_conn_env: str, tm
     assert found["forged"] == 403
     assert found["denied"] == [403, True]
     assert found["allowed"] == [200, True, True]
+    assert found["ops"] == [303, 200, True]  # the operations page: same sign-in
     run_id, state = found["run"]
     assert state == "success"
     # The attempt of the real run: its lane (0 of 1) and try, straight to the log.

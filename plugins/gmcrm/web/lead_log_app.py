@@ -55,6 +55,7 @@ from gmcrm import lead_log
 from gmcrm.errors import error_text
 from gmcrm.logs import get_logger
 from gmcrm.normalize import mask_text
+from gmcrm.web import ops_app
 
 log = get_logger(__name__)
 
@@ -601,7 +602,7 @@ def create_app(
 
     def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
         root = app_root(request)
-        base = {"root": root, "search_url": f"{root}/lead-log", "tz_name": ""}
+        base = {"root": root, "search_url": f"{root}/lead-log", "ops_url": f"{root}/ops", "tz_name": ""}
         return templates.TemplateResponse(
             request, name, {**base, **context}, status_code=status_code, headers=SECURITY_HEADERS
         )
@@ -647,6 +648,13 @@ def create_app(
                 limit = SEARCH_LIMIT if filters.given else LATEST_LIMIT
                 found = lead_log.search(conn, **filters.search_kwargs(), limit=limit)
             links = task_log_links(conn, found, ui_root=ui, lane_counts=lane_counts)
+            extras = (
+                {}
+                if filters.errors
+                else ops_app.search_extras(
+                    conn, dealer_code=filters.dealer_code, lead_id=filters.lead_id, kwargs=filters.search_kwargs()
+                )
+            )
         for r, link in zip(found, links, strict=True):
             rows.append(
                 AttemptRow(
@@ -678,6 +686,8 @@ def create_app(
                 "lead_href": timeline_href(root, filters.lead_id) if filters.lead_id and not filters.errors else None,
                 "tz": tz,
                 "tz_name": str(tz),
+                **ops_app.links(root, ui),
+                **extras,
             },
         )
 
@@ -712,4 +722,11 @@ def create_app(
             },
         )
 
+    ops_app.add_routes(
+        app,
+        page=page,
+        read_only=lambda: read_only(connect_dms),
+        app_root=app_root,
+        ui_root=lambda request: ui_root(request, mount_prefix),
+    )
     return app
