@@ -3,6 +3,7 @@ and ``gmcrm dealership check``. Registered on :data:`gmcrm.cli.app` when that mo
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import psycopg
@@ -12,6 +13,11 @@ from gmcrm import onboarding
 from gmcrm.cli import DmsUrl, _connect, _echo, app, dealer_app
 from gmcrm.leads.transform import LEAD_TYPES
 from gmcrm.normalize import mask_text
+
+# Importing Airflow (the GM connection look-up of `dealership check` and `set --enabled`) configures the
+# root logger; pgserver then logs its stopping of the embedded PostgreSQL at exit, a dozen lines after
+# the answer. Its errors still raise.
+logging.getLogger("pgserver").propagate = False
 
 users_app = typer.Typer(
     help="The DMS users of a dealership (created in the DMS; gmcrm points at them).", no_args_is_help=True

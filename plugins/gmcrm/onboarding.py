@@ -409,8 +409,8 @@ def problems_of(
         if seen:
             other, when = seen[0]
             notes.append(
-                f"GM connection {d.gm_conn_id!r} is not visible from here ({gm_connection_error.split(';')[0]}), "
-                f"but the import uses it: {other} imported through it at {when:%Y-%m-%d %H:%M:%S %Z}"
+                f"GM connection {d.gm_conn_id!r}: Airflow here does not know it, but the import does: "
+                f"{other} imported through it at {when:%Y-%m-%d %H:%M:%S %Z}"
             )
         else:
             problems.append(
