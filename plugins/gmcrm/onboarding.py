@@ -79,6 +79,8 @@ class DealerState:
     #: Other dealerships importing through the same GM connection, and when they last imported.
     same_connection_imported: Mapping[str, datetime] = field(default_factory=dict)
     has_dms_users: bool = True
+    #: Its leads in quarantine now, by reason code.
+    quarantined_now: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,16 @@ def read_state(conn: psycopg.Connection[Any], dealer_code: str) -> DealerState:
             (dealership.gm_conn_id, dealer_code),
         )
     )
-    return DealerState(dealer_code, dealership, context, users, settings, cat, department_dealer, same, has_dms_users)
+    quarantined_now = dict(
+        conn.execute(
+            "SELECT reason_code, count(*) FROM gmcrm.lead_quarantine WHERE dealer_code = %s AND resolved_at IS NULL "
+            "GROUP BY reason_code ORDER BY 2 DESC, 1",
+            (dealer_code,),
+        )
+    )
+    return DealerState(
+        dealer_code, dealership, context, users, settings, cat, department_dealer, same, has_dms_users, quarantined_now
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,6 +431,12 @@ def problems_of(
                     tuple(LEAD_TYPES),
                 )
             )
+    if state.quarantined_now:
+        counts = ", ".join(f"{reason} {n}" for reason, n in state.quarantined_now.items())
+        notes.append(
+            f"{sum(state.quarantined_now.values())} lead(s) of {code} in quarantine now ({counts}): "
+            f"gmcrm quarantine list {code}"
+        )
     if not d.integration_enabled:
         notes.append(f"{code} is disabled: nothing is imported until `gmcrm dealership set {code} --enabled`")
     return Report(code, d.integration_enabled, problems, notes)

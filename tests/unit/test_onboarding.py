@@ -193,3 +193,12 @@ def test_empty_dms_lists_say_so_instead_of_allowing_anything() -> None:
         "the DMS has no traffic origins for BR0042 (dms.traffic_origin); they are created in the DMS, not by gmcrm"
     )
     assert traffic_origin_error(CAT, CODE, "CRM-GM") is None
+
+
+def test_leads_in_quarantine_now_are_counted_with_the_command_that_lists_them() -> None:
+    r = report(state(quarantined_now={"NO_CONTACT_SETTING": 10, "FIELD_TOO_LONG": 2}))
+    assert r.problems == []
+    assert (
+        "12 lead(s) of BR0042 in quarantine now (NO_CONTACT_SETTING 10, FIELD_TOO_LONG 2): gmcrm quarantine list BR0042"
+        in r.notes
+    )
