@@ -172,9 +172,15 @@ def dealer_set(
     parts_user: Annotated[str | None, typer.Option(help="Login receiving parts leads")] = None,
     service_user: Annotated[str | None, typer.Option(help="Login receiving service leads")] = None,
     after_sales_user: Annotated[str | None, typer.Option(help="Login receiving after-sales leads")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Enable even if every lead would quarantine")] = False,
     dms_url: DmsUrl = None,
 ) -> None:
-    """Add a dealership or change its settings; the next scheduled import picks it up."""
+    """Add a dealership or change its settings; the next scheduled import picks it up. Logins are DMS
+    users (gmcrm users list CODE). --enabled is refused (exit 2, with what to fix) when every lead would
+    be quarantined, unless --force; `gmcrm dealership check CODE` says the same at any time."""
+    from gmcrm import onboarding
+    from gmcrm.cli_onboarding import refuse_enabling
+
     if gm_conn_id is not None:
         try:
             dealerships.check_gm_connection(gm_conn_id)
@@ -190,10 +196,18 @@ def dealer_set(
         }
         try:
             fields = _settings(name, routing, enabled, traffic_origin, gm_conn_id, users, conn, dealer_code)
+            origin_error = traffic_origin and onboarding.traffic_origin_error(
+                onboarding.read_catalogues(conn, dealer_code), dealer_code, traffic_origin
+            )
+            if origin_error:
+                raise ValueError(origin_error)
             dealerships.upsert_dealership(conn, dealer_code, **fields)
         except (ValueError, psycopg.errors.CheckViolation) as exc:
             raise typer.BadParameter(str(exc)) from exc
-    typer.echo(f"dealership {dealer_code} saved")
+        left = refuse_enabling(conn, dealer_code, force) if enabled else []
+    typer.echo(f"dealership {dealer_code} saved" + (", enabled" if enabled else ""))
+    for line in left:
+        _echo(line)
 
 
 @events_app.command("list")
@@ -351,9 +365,17 @@ def sandbox_cmd(
     )
 
 
+# The onboarding commands (users, departments, contact-settings, dealership check) live in their own
+# module; importing it registers them on `app`.
+from gmcrm import cli_onboarding  # noqa: E402, F401
+
+
 def main() -> None:
     app()
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m gmcrm.cli`: run the importable module's app, the one the onboarding commands joined.
+    from gmcrm.cli import main as _main
+
+    _main()

@@ -114,42 +114,35 @@ def user_id(conn: psycopg.Connection[Any], dealer_code: str, login: str) -> int:
         "SELECT id FROM dms.app_user WHERE dealer_code = %s AND login = %s", (dealer_code, login)
     ).fetchone()
     if row is None:
-        raise ValueError(f"no user {login!r} at dealership {dealer_code}")
+        raise ValueError(f"no user {login!r} at dealership {dealer_code}: {known_logins(conn, dealer_code)}")
     return int(row[0])
 
 
+def known_logins(conn: psycopg.Connection[Any], dealer_code: str, shown: int = 12) -> str:
+    """What a person can pick from, in words: the dealership's logins (users are DMS data, created by
+    the dealership's staff in the DMS; gmcrm only points at them)."""
+    logins = [
+        r[0]
+        for r in conn.execute("SELECT login FROM dms.app_user WHERE dealer_code = %s ORDER BY login", (dealer_code,))
+    ]
+    if not logins:
+        return f"the DMS has no users for {dealer_code} yet (they are created in the DMS, not by gmcrm)"
+    more = f" and {len(logins) - shown} more" if len(logins) > shown else ""
+    return f"its users are {', '.join(logins[:shown])}{more} (gmcrm users list {dealer_code})"
+
+
 def seed_demo(conn: psycopg.Connection[Any], path: Path = DEMO_FILE, enabled: bool = True) -> list[str]:
-    """Departments, users, dealerships and contact settings of the demo file. Idempotent."""
+    """Departments, users, dealerships and contact settings of the demo file, and the DMS side
+    (departments and users only) of its ``dms_only`` dealerships. Idempotent; a ``dms_only``
+    dealership someone has since added to gmcrm keeps its settings. Returns the integrated ones."""
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     codes: list[str] = []
+    for code in dms_only_codes(path):
+        _seed_dms(conn, code, spec)
     for dealer in spec["dealerships"]:
         code = dealer["dealer_code"]
         codes.append(code)
-        for dep in spec["departments"]:
-            conn.execute(
-                "INSERT INTO dms.department (dealer_code, code, name) VALUES (%s, %s, %s) "
-                "ON CONFLICT (dealer_code, code) DO UPDATE SET name = EXCLUDED.name",
-                (code, dep["code"], dep["name"]),
-            )
-        for user in spec["users"]:
-            conn.execute(
-                "INSERT INTO dms.app_user (dealer_code, login, name, email, department_id, sales_team, "
-                "seller_origin) SELECT %s, %s, %s, %s, d.id, %s, %s FROM dms.department d "
-                "WHERE d.dealer_code = %s AND d.code = %s "
-                "ON CONFLICT (dealer_code, login) DO UPDATE SET name = EXCLUDED.name, "
-                "department_id = EXCLUDED.department_id, sales_team = EXCLUDED.sales_team, "
-                "seller_origin = EXCLUDED.seller_origin",
-                (
-                    code,
-                    user["login"],
-                    user["name"],
-                    f"{user['login']}@{code.lower()}.example.com.br",
-                    user.get("sales_team"),
-                    user.get("seller_origin"),
-                    code,
-                    user["department"],
-                ),
-            )
+        _seed_dms(conn, code, spec)
         users = dealer["users"]
         upsert_dealership(
             conn,
@@ -174,3 +167,39 @@ def seed_demo(conn: psycopg.Connection[Any], path: Path = DEMO_FILE, enabled: bo
                 (code, lead_type, setting["contact_type"], setting["contact_subtype"], code, dep_code),
             )
     return codes
+
+
+def dms_only_codes(path: Path = DEMO_FILE) -> list[str]:
+    """The demo's dealerships that exist in the DMS but not (yet) in gmcrm: BR0042, the README's
+    onboarding example."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return [d["dealer_code"] for d in spec.get("dms_only", [])]
+
+
+def _seed_dms(conn: psycopg.Connection[Any], code: str, spec: dict[str, Any]) -> None:
+    """One dealership's DMS departments and users (what its staff create in the DMS)."""
+    for dep in spec["departments"]:
+        conn.execute(
+            "INSERT INTO dms.department (dealer_code, code, name) VALUES (%s, %s, %s) "
+            "ON CONFLICT (dealer_code, code) DO UPDATE SET name = EXCLUDED.name",
+            (code, dep["code"], dep["name"]),
+        )
+    for user in spec["users"]:
+        conn.execute(
+            "INSERT INTO dms.app_user (dealer_code, login, name, email, department_id, sales_team, "
+            "seller_origin) SELECT %s, %s, %s, %s, d.id, %s, %s FROM dms.department d "
+            "WHERE d.dealer_code = %s AND d.code = %s "
+            "ON CONFLICT (dealer_code, login) DO UPDATE SET name = EXCLUDED.name, "
+            "department_id = EXCLUDED.department_id, sales_team = EXCLUDED.sales_team, "
+            "seller_origin = EXCLUDED.seller_origin",
+            (
+                code,
+                user["login"],
+                user["name"],
+                f"{user['login']}@{code.lower()}.example.com.br",
+                user.get("sales_team"),
+                user.get("seller_origin"),
+                code,
+                user["department"],
+            ),
+        )

@@ -74,12 +74,35 @@ def seed_demo_catalogues(
                     "model_year = EXCLUDED.model_year",
                     (code, model["code"], model["description"], model.get("version"), str(model["model_year"])),
                 )
+            _seed_contact_catalogues(cur, code, spec)
     return SeedSummary(
         dealer_codes=tuple(dealer_codes),
         contact_forms=len(spec["contact_forms"]),
         reasons=len(spec["reasons"]),
         vehicle_models=len(spec["vehicle_models"]),
     )
+
+
+def _seed_contact_catalogues(cur: psycopg.Cursor[Any], code: str, spec: dict[str, Any]) -> None:
+    """Contact types with their subtypes, and traffic origins (what contact settings are chosen from)."""
+    for ctype in spec.get("contact_types", []):
+        cur.execute(
+            "INSERT INTO dms.contact_type (dealer_code, code, name) VALUES (%s, %s, %s) "
+            "ON CONFLICT (dealer_code, code) DO UPDATE SET name = EXCLUDED.name",
+            (code, ctype["code"], ctype["name"]),
+        )
+        for sub in ctype.get("subtypes", []):
+            cur.execute(
+                "INSERT INTO dms.contact_subtype (dealer_code, contact_type, code, name) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (dealer_code, contact_type, code) DO UPDATE SET name = EXCLUDED.name",
+                (code, ctype["code"], sub["code"], sub["name"]),
+            )
+    for origin in spec.get("traffic_origins", []):
+        cur.execute(
+            "INSERT INTO dms.traffic_origin (dealer_code, code, name) VALUES (%s, %s, %s) "
+            "ON CONFLICT (dealer_code, code) DO UPDATE SET name = EXCLUDED.name",
+            (code, origin["code"], origin["name"]),
+        )
 
 
 def map_reason(
@@ -157,7 +180,9 @@ def vehicle_model_id(conn: psycopg.Connection[Any], dealer_code: str, code: str)
 
 def seed_demo_world(conn: psycopg.Connection[Any]) -> list[str]:
     """Everything of the demo, idempotently: dealerships, departments, users and contact settings
-    (:func:`gmcrm.dealerships.seed_demo`), then their contact forms, reasons and vehicle models."""
+    (:func:`gmcrm.dealerships.seed_demo`), then their contact forms, reasons, vehicle models, contact
+    types and traffic origins; and the DMS side of BR0042, a dealership not integrated yet."""
     codes = dealerships.seed_demo(conn)
-    seed_demo_catalogues(conn, codes)
+    # The DMS-only dealership (BR0042, the README's onboarding example) has its catalogues too.
+    seed_demo_catalogues(conn, codes + dealerships.dms_only_codes())
     return codes

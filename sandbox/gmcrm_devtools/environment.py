@@ -15,9 +15,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gmcrm import db
+from gmcrm import db, dealerships
 from gmcrm.airflow_support import postgres_conn_json, salesforce_conn_json
 from gmcrm.paths import PROJECT_ROOT, STATE_DIR
+from gmcrm_sandbox.generate import dealer_codes_for
 from gmcrm_sandbox.process import SandboxProcess
 
 AIRFLOW_DB_NAME = "airflow"
@@ -96,7 +97,9 @@ def start(
         sandbox = SandboxProcess(
             state_dir / "sandbox",
             port=sandbox_port,
-            dealers=dealers,
+            # BR0042 too: in the DMS, not in gmcrm until the README's onboarding example adds it; its
+            # leads wait at GM and the first run after it is enabled imports them.
+            dealer_codes=[*dealer_codes_for(dealers), *dealerships.dms_only_codes()],
             leads_per_dealer=leads_per_dealer,
             seed=seed,
         ).start()

@@ -25,19 +25,12 @@ def test_db_upgrade_seed_and_dealerships(empty_db_url: str) -> None:
     assert "pending" not in _ok("db", "status", "--dms-url", empty_db_url)
     assert "BR0001, BR0002, BR0003" in _ok("db", "seed-demo", "--dms-url", empty_db_url)
 
-    # Adding a dealership is one command; it is enabled and picked up by the next run.
-    _ok(
-        "dealership",
-        "set",
-        "BR0042",
-        "--name",
-        "Chevrolet Nova",
-        "--routing",
-        "distribution",
-        "--enabled",
-        "--dms-url",
-        empty_db_url,
-    )
+    # Enabling a dealership every lead of which would quarantine (no list owners, no contact settings)
+    # is refused with what to fix (test_onboarding.py has the whole onboarding); --force enables it.
+    args = ["dealership", "set", "BR0042", "--name", "Chevrolet Nova", "--routing", "distribution", "--enabled"]
+    refused = runner.invoke(app, [*args, "--dms-url", empty_db_url])
+    assert refused.exit_code == 2 and "--force" in refused.output
+    _ok(*args, "--force", "--dms-url", empty_db_url)
     listing = _ok("dealership", "list", "--dms-url", empty_db_url)
     assert "BR0042" in listing and "DISTRIBUTION" in listing
     with psycopg.connect(empty_db_url) as conn:

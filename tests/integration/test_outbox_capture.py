@@ -965,7 +965,7 @@ def test_unmapped_lost_sale_is_recorded_and_fails_at_send_until_mapped(world: Dm
 
 def test_demo_catalogues_seed_is_idempotent_and_keeps_mappings(world: DmsWorld) -> None:
     counts = [world.count(t) for t in ("dms.contact_form", "dms.reason", "dms.vehicle_model")]
-    assert counts == [4 * 3, 15 * 3, 8 * 3]
+    assert counts == [4 * 4, 15 * 4, 8 * 4]  # BR0001-BR0003, and BR0042 (in the DMS, not integrated yet)
     dms_catalogues.map_reason(world.conn, "BR0002", "V99", "Other")
     summary = dms_catalogues.seed_demo_catalogues(world.conn)
     assert summary.dealer_codes == ("BR0001", "BR0002", "BR0003")
@@ -973,7 +973,7 @@ def test_demo_catalogues_seed_is_idempotent_and_keeps_mappings(world: DmsWorld) 
     mapped = world.conn.execute(
         "SELECT dealer_code, gm_reason FROM dms.reason WHERE code = 'V99' ORDER BY dealer_code"
     ).fetchall()
-    assert mapped == [("BR0001", None), ("BR0002", "Other"), ("BR0003", None)]
+    assert mapped == [("BR0001", None), ("BR0002", "Other"), ("BR0003", None), ("BR0042", None)]
     types = {r[0] for r in world.conn.execute("SELECT DISTINCT reason_type FROM dms.reason")}
     assert types == {t for t, rt in load_catalogue().reason_types.items() if rt.needs_gm_reason}
     forms = world.conn.execute(
