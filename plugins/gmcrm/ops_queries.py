@@ -226,7 +226,9 @@ class Fix:
 # Quarantine reasons that lie in the DMS settings: fixed there, then the lead is tried again.
 SETTINGS_FIXES: dict[str, tuple[str, ...]] = {
     "NO_USER": ("gmcrm dealership set {code} --{option}-user LOGIN",),
-    "NO_CONTACT_SETTING": ("gmcrm contact-settings set {code} {lead_type} ...",),
+    "NO_CONTACT_SETTING": (
+        "gmcrm contact-settings set {code} --lead-type {lead_type} --contact-type ... --contact-subtype ...",
+    ),
 }
 # Reasons that lie in GM's record: corrected at GM, the lead loads when the import reads it again.
 GM_FIXES = {

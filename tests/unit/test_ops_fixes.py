@@ -13,7 +13,10 @@ def test_settings_reasons_name_the_setting_the_check_and_the_retry() -> None:
         "gmcrm quarantine retry BR0042 --reason NO_USER",
     )
     settings = quarantine_fix("NO_CONTACT_SETTING", "BR0042", "USED_VEHICLE")
-    assert settings.commands[0] == "gmcrm contact-settings set BR0042 USED_VEHICLE ..."
+    assert (
+        settings.commands[0]
+        == "gmcrm contact-settings set BR0042 --lead-type USED_VEHICLE --contact-type ... --contact-subtype ..."
+    )
     assert "gmcrm dealership check BR0042" in settings.commands
 
 
