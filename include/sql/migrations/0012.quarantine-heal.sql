@@ -26,6 +26,8 @@ ALTER TABLE gmcrm.lead_quarantine
     ADD COLUMN retried_at         timestamptz,
     ADD COLUMN retry_run_id       text;
 CREATE INDEX lead_quarantine_retry_run_idx ON gmcrm.lead_quarantine (retry_run_id) WHERE retry_run_id IS NOT NULL;
+CREATE INDEX lead_quarantine_retry_requested_idx ON gmcrm.lead_quarantine (dealer_code)
+    WHERE retry_requested_at IS NOT NULL;
 
 -- The clock, not the transaction's start: a settings change is compared with the moment a load read
 -- the settings (gmcrm.lead_quarantine.settings_seen_at), and a long transaction must not date its

@@ -136,6 +136,12 @@ SET retry_run_id = NULL, settings_seen_at = greatest(settings_seen_at, %(seen)s)
 WHERE retry_run_id = %(run)s AND dealer_code = ANY(%(codes)s)
 """
 
+#: A lead asked for that GM's own record loaded meanwhile: the request is answered.
+AFTER_LOAD_ANSWERED = """
+UPDATE gmcrm.lead_quarantine SET retry_requested_at = NULL
+WHERE retry_requested_at IS NOT NULL AND resolved_at IS NOT NULL AND dealer_code = ANY(%(codes)s)
+"""
+
 
 def after_load(conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str], seen: datetime) -> int:
     """After the loads of a group (``dealer_codes``: those that loaded in this session): the leads
@@ -152,5 +158,6 @@ def after_load(conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[st
         params,
     ).fetchone()
     conn.execute(AFTER_LOAD_RETRIES, params)
+    conn.execute(AFTER_LOAD_ANSWERED, params)
     conn.commit()
     return int(row[0]) if row else 0
