@@ -4,6 +4,7 @@ for the rest. Real PostgreSQL, the sandbox over HTTPS, the pipeline the DAG runs
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import psycopg
 import pytest
 
 from gmcrm import dealerships, quarantine
+from gmcrm.leads import pipeline
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.import_helpers import create_leads, fast_client, lead, one_client, rows, run_import, scalar, seed
 
@@ -165,12 +167,15 @@ def test_a_receiving_user_set_later_moves_the_reason_on_and_then_the_lead_loads(
     assert not failed and summary.retried == 1 and done[0].contacts_created == 1
     assert _quarantine(dms, parts["Id"])["resolved_at"] is not None
     # The parts lead opened its counter service, as any new parts lead does.
-    assert scalar(
-        dms,
-        "SELECT count(*) FROM dms.parts_counter_service s JOIN dms.contact c ON c.id = s.contact_id "
-        "WHERE c.lead_id = %s",
-        parts["Id"],
-    ) == 1
+    assert (
+        scalar(
+            dms,
+            "SELECT count(*) FROM dms.parts_counter_service s JOIN dms.contact c ON c.id = s.contact_id "
+            "WHERE c.lead_id = %s",
+            parts["Id"],
+        )
+        == 1
+    )
 
 
 def test_quarantine_list_and_retry_commands(dms: str, gm_sandbox: SandboxProcess) -> None:
@@ -242,9 +247,8 @@ def test_a_retried_lead_whose_gm_record_changed_loads_the_newer_record(dms: str,
     summary, done, failed = run_import(dms, one_client(client), dealer_codes=["BR0001"])
     assert not failed and done[0].contacts_created == 1
     assert summary.retried == 0  # GM's record of this run was staged; the stored one was not
-    comments, stamp = rows(dms, "SELECT lead_comments, gm_modstamp FROM dms.contact WHERE lead_id = %s", nameless["Id"])[
-        0
-    ]
+    query = "SELECT lead_comments, gm_modstamp FROM dms.contact WHERE lead_id = %s"
+    ((comments, stamp),) = rows(dms, query, nameless["Id"])
     assert comments == "segunda versão"
     assert stamp == datetime.strptime(
         gm_sandbox.admin.get_lead(nameless["Id"])["SystemModstamp"], "%Y-%m-%dT%H:%M:%S.%f%z"
@@ -267,7 +271,7 @@ def test_a_stored_record_older_than_the_contact_never_overwrites_it(dms: str, gm
         "INSERT INTO gmcrm.lead_quarantine (lead_id, dealer_code, reason_code, reason, raw_record, gm_modstamp) "
         "VALUES (%s, 'BR0001', 'UNREADABLE_DATE', 'test', %s::jsonb, %s)",
         loaded["Id"],
-        __import__("json").dumps(older),
+        json.dumps(older),
         DAYS_AGO,
     )
     with psycopg.connect(dms) as conn:
@@ -285,7 +289,7 @@ def test_settings_changes_are_recorded_per_dealership(dms: str) -> None:
 
     _sql(dms, "DELETE FROM gmcrm.dealer_settings_change")
     # The load's own update of the dealership row is not a settings change.
-    _sql(dms, "UPDATE gmcrm.dealership SET last_integration_at = now(), name = name || ' ' WHERE dealer_code = 'BR0001'")
+    _sql(dms, "UPDATE gmcrm.dealership SET last_integration_at = now(), name = 'X' WHERE dealer_code = 'BR0001'")
     assert changed("BR0001") is None
     _sql(dms, "UPDATE gmcrm.contact_setting SET contact_subtype = 'X' WHERE dealer_code = 'BR0001'")
     first = changed("BR0001")
@@ -297,3 +301,25 @@ def test_settings_changes_are_recorded_per_dealership(dms: str) -> None:
     assert changed("BR0002") is not None and changed("BR0003") is not None
     # A dealership deleted with its settings (cascade) records the change without failing.
     _sql(dms, "DELETE FROM gmcrm.dealership WHERE dealer_code = 'BR0002'")
+
+
+def test_a_retry_whose_load_never_ran_is_made_again_by_the_next_run(dms: str, gm_sandbox: SandboxProcess) -> None:
+    _sql(dms, "DELETE FROM gmcrm.contact_setting WHERE dealer_code = 'BR0001' AND lead_type = 'SERVICE'")
+    (service,) = create_leads(gm_sandbox, old_lead(1, lead_type="SERVICE"))
+    create_leads(gm_sandbox, lead("BR0001"))
+    client = fast_client()
+    run_import(dms, one_client(client), dealer_codes=["BR0001"])
+    _sql(
+        dms,
+        "INSERT INTO gmcrm.contact_setting (dealer_code, lead_type, contact_type, contact_subtype) "
+        "VALUES ('BR0001', 'SERVICE', 'POS_VENDA', 'OFICINA')",
+    )
+    # A run whose extract staged the lead again, then died before loading (its staging is left over).
+    with psycopg.connect(dms) as conn:
+        lost = pipeline.extract(conn, "crashed__run", one_client(client), dealer_codes=["BR0001"])
+    assert lost.retried == 1 and _quarantine(dms, service["Id"])["retry_run_id"] == "crashed__run"
+
+    summary, done, failed = run_import(dms, one_client(client), dealer_codes=["BR0001"])
+    assert not failed and summary.retried == 1 and done[0].contacts_created == 1
+    q = _quarantine(dms, service["Id"])
+    assert q["resolved_at"] is not None and q["retry_run_id"] is None

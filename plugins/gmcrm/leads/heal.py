@@ -67,20 +67,29 @@ FROM gmcrm.lead_quarantine q
 LEFT JOIN gmcrm.dealer_settings_change s ON s.dealer_code = q.dealer_code
 WHERE q.dealer_code = ANY(%(codes)s) AND q.resolved_at IS NULL
   AND (q.retry_requested_at IS NOT NULL
-       OR (q.reason_code = ANY(%(settings)s)
-           AND s.changed_at > coalesce(q.settings_seen_at, q.last_seen_at)))
-  -- GM's record of this run wins over the stored one.
-  AND NOT EXISTS (SELECT 1 FROM gmcrm.lead_staging g WHERE g.run_id = %(run)s AND g.lead_id = q.lead_id)
+       OR (q.reason_code = ANY(%(settings)s) AND s.changed_at > coalesce(q.settings_seen_at, q.last_seen_at)))
 ORDER BY q.dealer_code, q.lead_id
 """
 
 
 def candidates(conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str]) -> list[Candidate]:
-    """The quarantined leads of these dealerships to stage again in this run."""
-    rows = conn.execute(
-        CANDIDATES_SQL, {"codes": dealer_codes, "settings": list(SETTINGS_REASONS), "run": run_id}
-    ).fetchall()
-    return [Candidate(*row) for row in rows]
+    """The quarantined leads of these dealerships to stage again in this run: those GM's query of
+    this run staged are left out (GM's current record wins over the stored one)."""
+    found = [
+        Candidate(*row)
+        for row in conn.execute(CANDIDATES_SQL, {"codes": dealer_codes, "settings": list(SETTINGS_REASONS)})
+    ]
+    if not found:
+        return found
+    # Asked only when there are candidates: one pass over this run's staging (no index by lead).
+    read = {
+        lead_id
+        for (lead_id,) in conn.execute(
+            "SELECT lead_id FROM gmcrm.lead_staging WHERE run_id = %s AND lead_id = ANY(%s)",
+            (run_id, [c.lead_id for c in found]),
+        )
+    }
+    return [c for c in found if c.lead_id not in read]
 
 
 def mark_staged(conn: psycopg.Connection[Any], run_id: str, lead_ids: list[str]) -> None:
