@@ -323,3 +323,28 @@ def test_a_retry_whose_load_never_ran_is_made_again_by_the_next_run(dms: str, gm
     assert not failed and summary.retried == 1 and done[0].contacts_created == 1
     q = _quarantine(dms, service["Id"])
     assert q["resolved_at"] is not None and q["retry_run_id"] is None
+
+
+def test_migration_0012_rolls_back_and_applies_again(empty_db_url: str) -> None:
+    from yoyo import get_backend, read_migrations
+
+    from gmcrm import migrate
+    from gmcrm.paths import MIGRATIONS_DIR
+
+    migrate.upgrade(empty_db_url)
+    backend = get_backend(migrate._yoyo_url(empty_db_url))
+    try:
+        migrations = read_migrations(str(MIGRATIONS_DIR)).filter(lambda m: m.id == "0012.quarantine-heal")
+        with backend.lock():
+            backend.rollback_migrations(backend.to_rollback(migrations))
+    finally:
+        backend.connection.close()
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT to_regclass('gmcrm.dealer_settings_change')").fetchone() == (None,)
+        assert conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'gmcrm' "
+            "AND table_name = 'lead_quarantine' AND column_name LIKE 'retr%%'"
+        ).fetchone() == (0,)
+        # The settings tables take changes again without the triggers.
+        conn.execute("INSERT INTO dms.department (dealer_code, code, name) VALUES ('BR0001', 'VN', 'Novos')")
+    assert migrate.upgrade(empty_db_url) == ["0012.quarantine-heal"]
