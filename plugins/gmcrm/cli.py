@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from gmcrm import db, dealerships, lead_log, migrate
+from gmcrm.cli_quarantine import quarantine_app
 from gmcrm.errors import error_text
 from gmcrm.normalize import mask_text
 
@@ -71,6 +72,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(dealer_app, name="dealership")
 app.add_typer(events_app, name="events")
 app.add_typer(reasons_app, name="reasons")
+app.add_typer(quarantine_app, name="quarantine")
 
 DmsUrl = Annotated[
     str | None,

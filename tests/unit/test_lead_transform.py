@@ -470,7 +470,8 @@ def test_unknown_lead_type(mapping: GmMapping) -> None:
     assert record["reason_code"] == Reason.UNKNOWN_LEAD_TYPE
     assert record["reason"] == (
         "Lead type 'Boat' (Lead_Type__c) is not one of New Vehicle, Used Vehicle, Service, Parts, After Sales: "
-        "fix the lead at GM or map the value in gm_crm.yaml (lead.lead_types)"
+        "fix the lead at GM (it loads on its next change), or map the value in gm_crm.yaml (lead.lead_types) and "
+        "run `gmcrm quarantine retry BR0001 --reason UNKNOWN_LEAD_TYPE`"
     )
 
 
@@ -489,7 +490,7 @@ def test_no_name_and_no_way_to_reach(mapping: GmMapping) -> None:
     )
     assert record["reason_code"] == Reason.NO_NAME_NO_CONTACT
     assert "First_Name__c and Last_Name__c" in record["reason"]
-    assert "complete the lead at GM" in record["reason"]
+    assert "complete the lead at GM (it loads on its next change)" in record["reason"]
 
 
 @pytest.mark.parametrize(
@@ -522,7 +523,8 @@ def test_field_too_long(mapping: GmMapping, field: str, limit: int) -> None:
     assert record["reason_code"] == Reason.FIELD_TOO_LONG
     api = load_mapping(str(DEFAULT_FILE)).lead_fields[field]
     assert record["reason"] == (
-        f"{api} has {limit + 1} characters, more than the {limit} the DMS column holds: shorten it at GM"
+        f"{api} has {limit + 1} characters, more than the {limit} the DMS column holds: shorten it at GM "
+        "(it loads on its next change)"
     )
 
 
@@ -583,7 +585,8 @@ def test_no_receiving_user(mapping: GmMapping, lead_type: str, option: str) -> N
     record = quarantined(run(mapping, lead(lead_type=lead_type), ctx=ctx))
     assert record["reason_code"] == Reason.NO_USER
     assert record["reason"] == (
-        f"Dealership BR0001 has no user for {lead_type} leads: set it with `gmcrm dealership set BR0001 {option} LOGIN`"
+        f"Dealership BR0001 has no user for {lead_type} leads: set it with `gmcrm dealership set BR0001 {option} "
+        "LOGIN` (logins: `gmcrm users list BR0001`) and the lead is tried again on the next run"
     )
 
 
@@ -593,8 +596,21 @@ def test_no_contact_setting(mapping: GmMapping) -> None:
     assert list(result.leads["lead_type"]) == ["PARTS"]
     record = result.quarantine.iloc[0]
     assert record["reason_code"] == Reason.NO_CONTACT_SETTING
-    assert "no contact type and subtype for Service leads" in record["reason"]
-    assert "lead_type SERVICE" in record["reason"]
+    assert record["reason"] == (
+        "Dealership BR0001 has no contact type and subtype for Service leads: set them with `gmcrm contact-settings "
+        "set BR0001 --lead-type SERVICE --contact-type TYPE --contact-subtype SUBTYPE` and the lead is tried again on "
+        "the next run"
+    )
+
+
+def test_no_contact_setting_for_used_vehicles_names_the_department(mapping: GmMapping) -> None:
+    ctx = context(settings=[t for t in LEAD_TYPES if t != "USED_VEHICLE"])
+    record = quarantined(run(mapping, lead(lead_type="Used Vehicle"), ctx=ctx))
+    assert record["reason_code"] == Reason.NO_CONTACT_SETTING
+    assert (
+        "`gmcrm contact-settings set BR0001 --lead-type USED_VEHICLE --contact-type TYPE --contact-subtype SUBTYPE "
+        "--department DEPARTMENT` (departments: `gmcrm departments list BR0001`)" in record["reason"]
+    )
 
 
 def test_all_problems_in_one_reason_first_code_wins(mapping: GmMapping) -> None:

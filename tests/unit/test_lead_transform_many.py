@@ -192,11 +192,13 @@ def test_quarantine_names_the_right_dealership(mapping: GmMapping) -> None:
     assert list(held["dealer_code"]) == ["BR0003", "BR0003"]
     assert list(held["reason_code"]) == [Reason.NO_USER, Reason.NO_CONTACT_SETTING]
     assert held["reason"].iloc[0] == (
-        "Dealership BR0003 has no user for Parts leads: set it with `gmcrm dealership set BR0003 --parts-user LOGIN`"
+        "Dealership BR0003 has no user for Parts leads: set it with `gmcrm dealership set BR0003 --parts-user LOGIN` "
+        "(logins: `gmcrm users list BR0003`) and the lead is tried again on the next run"
     )
     assert held["reason"].iloc[1] == (
-        "Dealership BR0003 has no contact type and subtype for Service leads: add them to "
-        "gmcrm.contact_setting (dealer_code BR0003, lead_type SERVICE)"
+        "Dealership BR0003 has no contact type and subtype for Service leads: set them with `gmcrm contact-settings "
+        "set BR0003 --lead-type SERVICE --contact-type TYPE --contact-subtype SUBTYPE` and the lead is tried again on "
+        "the next run"
     )
 
 

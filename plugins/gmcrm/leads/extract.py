@@ -22,7 +22,7 @@ from simple_salesforce import format_soql
 from gmcrm.dealerships import Dealership
 from gmcrm.gm_client import GmClient
 from gmcrm.gm_mapping import GmMapping
-from gmcrm.leads import stageable
+from gmcrm.leads import heal, stageable
 from gmcrm.leads.dealer_codes import dealer_key, odd_code_condition
 from gmcrm.leads.failures import error_text
 from gmcrm.logs import get_logger
@@ -57,6 +57,8 @@ class ExtractResult:
     cleaned: Counter[str] = field(default_factory=Counter)
     #: Records GM returned whose dealer code is none of the dealerships read (by code as GM wrote it).
     unmatched: Counter[str] = field(default_factory=Counter)
+    #: Quarantined leads staged again from their stored record (counted in ``records`` too).
+    retried: Counter[str] = field(default_factory=Counter)
 
 
 def parse_sf_datetime(value: str | None) -> datetime | None:
@@ -228,9 +230,57 @@ def extract_to_staging(
         if chunk_max is not None:
             for code in covered:
                 result.watermark_candidates[code] = chunk_max
+    _stage_retries(conn, run_id, codes, f, result)
     _record_batches(conn, run_id, result, client)
     _log_unmatched(conn, client.name, result)
     return result
+
+
+def _stage_retries(
+    conn: psycopg.Connection[Any], run_id: str, codes: list[str], f: dict[str, str], result: ExtractResult
+) -> None:
+    """Stage again, from their stored GM record, the quarantined leads that may load now (see
+    :mod:`gmcrm.leads.heal`), after GM's own records: they count in the batch's records like any
+    other, never in its watermark candidate."""
+    found = heal.candidates(conn, run_id, codes)
+    if not found:
+        return
+    rows: list[Row] = []
+    staged_ids: list[str] = []
+    kept: list[str] = []
+    superseded: list[str] = []
+    for lead in found:
+        if lead.superseded:
+            superseded.append(lead.lead_id)
+            continue
+        record = lead.record()
+        staged = None
+        if record is not None:
+            stamp = stageable.parse_stamp(record.get(f["modstamp"]))
+            staged = _stage_record(record, lead.dealer_code, run_id, stamp, f, result)
+        if isinstance(staged, tuple):
+            rows.append(staged)
+            staged_ids.append(lead.lead_id)
+        else:
+            kept.append(lead.lead_id)
+            log.warning(
+                "%s: lead %s (%s) cannot be tried again from its stored record; it loads when GM changes it",
+                lead.dealer_code,
+                lead.lead_id,
+                lead.reason_code,
+            )
+    _copy_rows(conn, rows)
+    heal.mark_staged(conn, run_id, staged_ids)
+    heal.mark_done(conn, kept, superseded)
+    conn.commit()
+    for row in rows:
+        result.per_dealer[row[1]] += 1
+        result.retried[row[1]] += 1
+    result.records += len(rows)
+    if superseded:
+        log.info(
+            "%d quarantined leads left quarantine: their contact is as new as their stored record", len(superseded)
+        )
 
 
 def _stage_record(
@@ -244,7 +294,7 @@ def _stage_record(
         # a key that says so (and shows what came instead), so a person sees it.
         lead_id = f"(no Id: {stageable.clean_text(str(lead_id))[:40]})"
         return stageable.Quarantined(
-            lead_id, code, stageable.UNSTAGEABLE, "GM sent the record without an Id", text, stamp
+            lead_id, code, stageable.UNSTAGEABLE, "GM sent the record without an Id: report it to GM", text, stamp
         )
     lead_id = stageable.clean_text(lead_id)
     problem = stageable.date_problem(record, f)
@@ -310,7 +360,8 @@ def _stage_one_by_one(
                     lead_id,
                     code,
                     stageable.UNSTAGEABLE,
-                    f"the DMS database refused the record ({error_text(exc)}); correct the lead at GM",
+                    f"the DMS database refused the record ({error_text(exc)}); correct the lead at GM (it loads "
+                    "on its next change)",
                     stageable.as_text_record(text),
                     stamp,
                 )

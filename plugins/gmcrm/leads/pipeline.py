@@ -11,6 +11,7 @@ import psycopg
 
 from gmcrm.dealerships import Dealership, list_dealerships
 from gmcrm.gm_client import GmClient, GmError, GmStop, GmTransientError
+from gmcrm.leads import heal
 from gmcrm.leads.extract import (
     clear_run,
     durable_commits,
@@ -60,6 +61,8 @@ class ExtractSummary:
     #: Records quarantined at extract (could not be staged) and staged after cleaning.
     quarantined: int = 0
     cleaned: int = 0
+    #: Quarantined leads staged again from their stored record (settings changed, or a person asked).
+    retried: int = 0
 
 
 def connection_failure(conn_id: str, exc: BaseException) -> str:
@@ -137,12 +140,15 @@ def extract(
         summary.unmatched += sum(result.unmatched.values())
         summary.quarantined += sum(result.quarantined.values())
         summary.cleaned += sum(result.cleaned.values())
+        summary.retried += sum(result.retried.values())
         log.info(
-            "GM connection %s: %d dealerships, %d leads staged, %d quarantined, %d cleaned of characters the "
-            "database refuses, %d for no dealership of this read; %s",
+            "GM connection %s: %d dealerships, %d leads staged (%d of them quarantined leads tried again from "
+            "their stored record), %d quarantined, %d cleaned of characters the database refuses, %d for no "
+            "dealership of this read; %s",
             conn_id,
             len(members),
             result.records,
+            sum(result.retried.values()),
             sum(result.quarantined.values()),
             sum(result.cleaned.values()),
             sum(result.unmatched.values()),
@@ -171,6 +177,8 @@ def load_group(
 ) -> tuple[list[LoadResult], list[tuple[str, BaseException]]]:
     """Load each dealership of the group in its own transaction; one's failure never holds up the others."""
     done: list[LoadResult] = []
+    # Quarantined leads are judged against the settings read from here on (see gmcrm.leads.heal).
+    settings_seen = heal.settings_read_at(conn)
     prepared = prepare_group(conn, group.run_id, group.dealer_codes, mapping)
     failed: list[tuple[str, BaseException]] = list(prepared.failed)
     for code, exc in prepared.failed:
@@ -191,4 +199,20 @@ def load_group(
             continue
         log.info("%s", result.line())
         done.append(result)
+    _after_load(conn, group.run_id, [r.dealer_code for r in done], settings_seen)
     return done, failed
+
+
+def _after_load(conn: psycopg.Connection[Any], run_id: str, codes: list[str], settings_seen: datetime) -> None:
+    """Bookkeeping of the quarantine after the loads (reasons under today's settings, retries done).
+    A failure here loses nothing: the leads stay quarantined and the next run tries them again."""
+    try:
+        still = heal.after_load(conn, run_id, codes, settings_seen)
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        raise
+    except Exception as exc:
+        conn.rollback()
+        log.error("quarantine bookkeeping after the loads failed (the next run tries again): %s", error_text(exc))
+        return
+    if still:
+        log.info("%d quarantined leads tried again from their stored record are still quarantined", still)

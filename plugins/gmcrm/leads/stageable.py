@@ -110,10 +110,13 @@ def date_problem(record: dict[str, Any], fields: dict[str, str]) -> str | None:
             continue
         stamp = parse_stamp(value)
         if stamp is None:
-            return f"{name} {str(value)[:40]!r} is not a date-time as GM sends them; correct the lead at GM"
+            return (
+                f"{name} {str(value)[:40]!r} is not a date-time as GM sends them; correct the lead at GM (it loads "
+                "on its next change)"
+            )
         if not EARLIEST <= stamp < LATEST:
             return (
                 f"{name} {value} is outside the years the DMS stores ({EARLIEST.year}-{LATEST.year - 1}); "
-                "correct the lead at GM"
+                "correct the lead at GM (it loads on its next change)"
             )
     return None

@@ -1025,7 +1025,7 @@ class _Leads:
         def dealer_text(given: str | None, dealership: str) -> str:
             return (
                 f"{self.api('dealer_code')} is {repr(given) if given else 'empty'}, but the lead was read "
-                f"for dealership {dealership}: correct the lead's dealer code at GM"
+                f"for dealership {dealership}: correct the lead's dealer code at GM (it loads on its next change)"
             )
 
         def dealer(i: int) -> str:
@@ -1035,23 +1035,26 @@ class _Leads:
             given = self.lead_id[i]
             return (
                 f"{self.api('lead_id')} {repr(given) + ' is not' if given else 'is empty, not'} a Salesforce "
-                f"Id (15 or 18 letters and digits): check the lead_id field in gm_crm.yaml, or report the "
-                f"record to GM"
+                f"Id (15 or 18 letters and digits): report the record to GM, or correct the lead_id field in "
+                f"gm_crm.yaml and run `gmcrm quarantine retry {codes[group[i]]} --reason {Reason.BAD_LEAD_ID}`"
             )
 
         @cache
-        def lead_type_text(given: str | None) -> str:
+        def lead_type_text(given: str | None, dealership: str) -> str:
             return (
                 f"{f'Lead type {given!r}' if given else 'An empty lead type'} ({self.api('lead_type')}) is not "
-                f"one of {picklist}: fix the lead at GM or map the value in gm_crm.yaml (lead.lead_types)"
+                f"one of {picklist}: fix the lead at GM (it loads on its next change), or map the value in "
+                f"gm_crm.yaml (lead.lead_types) and run `gmcrm quarantine retry {dealership} --reason "
+                f"{Reason.UNKNOWN_LEAD_TYPE}`"
             )
 
         def lead_type(i: int) -> str:
-            return lead_type_text(self.coded["lead_type"].at(i))
+            return lead_type_text(self.coded["lead_type"].at(i), codes[group[i]])
 
         nameless_text = (
             f"No customer name ({self.api('first_name')} and {self.api('last_name')} are empty) and no "
-            f"valid e-mail, phone or CPF/CNPJ to reach the customer: complete the lead at GM"
+            f"valid e-mail, phone or CPF/CNPJ to reach the customer: complete the lead at GM (it loads on its "
+            f"next change)"
         )
 
         def nameless(i: int) -> str:
@@ -1062,7 +1065,8 @@ class _Leads:
             option = USER_SETTING[code].removesuffix("_user_id").replace("_", "-")
             return (
                 f"Dealership {dealership} has no user for {self.label(code)} leads: set it with "
-                f"`gmcrm dealership set {dealership} --{option}-user LOGIN`"
+                f"`gmcrm dealership set {dealership} --{option}-user LOGIN` (logins: `gmcrm users list "
+                f"{dealership}`) and the lead is tried again on the next run"
             )
 
         def user(i: int) -> str:
@@ -1070,9 +1074,16 @@ class _Leads:
 
         @cache
         def setting_text(code: str, dealership: str) -> str:
+            # Only used-vehicle leads take their department from the settings (the others: their user's).
+            department = (
+                f" --department DEPARTMENT` (departments: `gmcrm departments list {dealership}`)"
+                if code == "USED_VEHICLE"
+                else "`"
+            )
             return (
-                f"Dealership {dealership} has no contact type and subtype for {self.label(code)} leads: "
-                f"add them to gmcrm.contact_setting (dealer_code {dealership}, lead_type {code})"
+                f"Dealership {dealership} has no contact type and subtype for {self.label(code)} leads: set them "
+                f"with `gmcrm contact-settings set {dealership} --lead-type {code} --contact-type TYPE "
+                f"--contact-subtype SUBTYPE{department} and the lead is tried again on the next run"
             )
 
         def setting(i: int) -> str:
@@ -1082,7 +1093,7 @@ class _Leads:
         def too_long_text(logical: str, length: int) -> str:
             return (
                 f"{self.api(logical)} has {length} characters, more than the {FIELD_LIMITS[logical]} the DMS "
-                f"column holds: shorten it at GM"
+                f"column holds: shorten it at GM (it loads on its next change)"
             )
 
         checks: list[Problem] = [
