@@ -23,23 +23,16 @@ from tests.integration.import_helpers import create_leads, fast_client, lead, on
 ROOT = Path(__file__).resolve().parents[2]
 LEAD_TYPES = ("NEW_VEHICLE", "USED_VEHICLE", "SERVICE", "PARTS", "AFTER_SALES")
 
-#: The README's "add a dealership", word for word (the lead copies it into README.md).
-README_SEQUENCE = r"""
-gmcrm users list BR0042                # the DMS users who can receive leads (gmcrm departments list BR0042)
-gmcrm dealership set BR0042 --name "Chevrolet Nova" --routing DIRECT --traffic-origin INTERNET-GM \
-      --vehicles-user vendedor.vn --parts-user balcao.pecas --service-user consultor.oficina \
-      --after-sales-user consultor.as  # added, not enabled yet
-gmcrm dealership check BR0042          # exit 1: what would quarantine its leads, each with its fix
-gmcrm contact-settings list BR0042     # its settings and the DMS lists to choose from
-gmcrm contact-settings set BR0042 --lead-type NEW_VEHICLE --contact-type VENDA --contact-subtype VEICULO_NOVO
-gmcrm contact-settings set BR0042 --lead-type USED_VEHICLE --contact-type VENDA --contact-subtype VEICULO_USADO \
-      --department VU
-gmcrm contact-settings set BR0042 --lead-type SERVICE --contact-type POS_VENDA --contact-subtype OFICINA
-gmcrm contact-settings set BR0042 --lead-type PARTS --contact-type POS_VENDA --contact-subtype BALCAO_PECAS
-gmcrm contact-settings set BR0042 --lead-type AFTER_SALES --contact-type AFTER_SALES --contact-subtype RELACIONAMENTO
-gmcrm dealership check BR0042          # exit 0: nothing would quarantine
-gmcrm dealership set BR0042 --enabled  # the next run imports its open leads
-"""
+def _readme_block(marker: str) -> str:
+    """The first fenced block after ``marker`` in README.md: the test runs what a person reads."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = text[text.index(marker) :]
+    opening = after.index("```\n") + 4
+    return after[opening : after.index("```", opening)]
+
+
+#: The README's "add a dealership", word for word.
+README_SEQUENCE = _readme_block("**Adding a dealership**")
 
 
 def commands(text: str) -> list[str]:
