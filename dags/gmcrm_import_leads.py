@@ -31,11 +31,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from gmcrm.assets import TRIGGER_OUTBOX
 from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK
-from gmcrm.dag_params import datetime_param, datetime_value
+from gmcrm.dag_params import datetime_param, datetime_value, flag_param, optional_list_param
 
 
 @dag(
@@ -45,18 +45,13 @@ from gmcrm.dag_params import datetime_param, datetime_value
     doc_md=__doc__,
     **COMMON_DAG_KWARGS,
     params={
-        "dealer_codes": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Dealer codes",
-            description="GM dealer codes to import. Empty: every dealership with the integration enabled.",
+        "dealer_codes": optional_list_param(
+            "Dealer codes",
+            "GM dealer codes to import, one a line. Empty: every dealership with the integration enabled.",
         ),
-        "full_resync": Param(
-            False,
-            type="boolean",
-            title="Full resync",
-            description="Re-read every open lead of these dealerships, ignoring the watermark.",
+        "full_resync": flag_param(
+            "Full resync",
+            "Re-read every open lead of these dealerships, ignoring the watermark.",
         ),
         "since": datetime_param(
             "Re-read since",

@@ -35,7 +35,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, g
 
 from gmcrm.assets import TRIGGER_OUTBOX
 from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK
-from gmcrm.dag_params import datetime_param
+from gmcrm.dag_params import datetime_param, flag_param, optional_int_param, optional_list_param
 
 
 @dag(
@@ -48,31 +48,24 @@ from gmcrm.dag_params import datetime_param
     doc_md=__doc__,
     **COMMON_DAG_KWARGS,
     params={
-        "dealer_codes": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Dealer codes",
-            description="Send only the events of these dealerships. Empty: every enabled dealership.",
+        "dealer_codes": optional_list_param(
+            "Dealer codes",
+            "Send only the events of these dealerships, one a line. Empty: every enabled dealership.",
         ),
-        "retry_failed": Param(
-            False,
-            type="boolean",
-            title="Retry failed events",
-            description="Put FAILED events (within these filters) back in the queue first: the backfill.",
+        "retry_failed": flag_param(
+            "Retry failed events",
+            "Put FAILED events (within these filters) back in the queue first: the backfill of failed sends. "
+            "Not Airflow's own date-range Backfill, which only re-runs this DAG for past dates.",
         ),
         "lead_id": Param(
             None,
             type=["null", "string"],
             title="Lead ID",
-            description="Only this GM Lead ID (18 characters, starts with 006).",
+            description="Only this GM Lead ID (18 characters, starts with 006). Empty: every lead.",
         ),
-        "trigger_codes": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Trigger codes",
-            description="Only these triggers (CRE, VPE, NFF, ...). Empty: all.",
+        "trigger_codes": optional_list_param(
+            "Trigger codes",
+            "Only these triggers (CRE, VPE, NFF, ...), one a line. Empty: all.",
         ),
         "occurred_from": datetime_param(
             "Occurred from",
@@ -82,19 +75,16 @@ from gmcrm.dag_params import datetime_param
             "Occurred to",
             "Only events that happened in the DMS before this time.",
         ),
-        "dry_run": Param(
-            False,
-            type="boolean",
-            title="Dry run",
-            description="Build and log the payloads; send nothing and change nothing.",
+        "dry_run": flag_param(
+            "Dry run",
+            "Build and log the payloads; send nothing and change nothing.",
         ),
-        "lanes": Param(
+        "lanes": optional_int_param(
             1,
-            type="integer",
+            "Parallel lanes",
+            "Send in this many parallel tasks (1 to 8); the events of one lead always share a lane.",
             minimum=1,
             maximum=8,
-            title="Parallel lanes",
-            description="Send in this many parallel tasks; the events of one lead always share a lane.",
         ),
     },
 )
