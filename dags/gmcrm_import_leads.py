@@ -16,8 +16,10 @@ contact by lead type, routing DIRECT or DISTRIBUTION, parts counter service and 
 `dms_postgres` (postgres). Adding a dealership is one row in `gmcrm.dealership`
 (`gmcrm dealership set CODE ...`): the next run imports its open leads.
 
-Each load task logs one line per dealership: counts, API calls used and remaining, time taken.
-No personal data or secrets reach the logs.
+Each load task logs one short line per dealership saying what changed, e.g. `BR0001: 12 leads read:
+3 new contacts (2 new customers), 1 updated, 5 events; 1 in quarantine; 0.05s`, or `..., no changes`
+on a quiet cycle (the 600 s look-back reads recent leads again). The extract logs the API calls once
+per GM connection. No personal data or secrets reach the logs.
 
 **The run's verdict:** `announce_events` wakes the send DAG when events were recorded (also when
 other dealerships failed; the Asset event's extra names both). The last task,

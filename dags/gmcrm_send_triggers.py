@@ -17,8 +17,11 @@ back in the queue first, within the filters `dealer_codes`, `lead_id`, `trigger_
 `occurred_from`, `occurred_to`. `dry_run` builds and logs the payloads and sends nothing.
 `lanes` sends in parallel lanes (the events of one lead always in the same lane).
 
-The log of each lane ends with one line per dealership: sent, retry, failed, API calls used and
-remaining. No personal data or secrets reach the logs.
+The log of each lane ends with one line per dealership (`BR0001: 22 sent, 1 failed`), then one per
+GM connection with its API calls and what is left today. No personal data or secrets reach the logs.
+
+`retry_failed` is not Airflow's own date-range **Backfill** shown on the trigger form: that creates runs
+for past dates, and each of them sends whatever is pending now; it does not requeue `FAILED` events.
 
 **The run's verdict:** the last task, `no_events_failed`, runs whatever happened before it and is
 never retried: it **fails the run** when events failed for good in this run (still `FAILED`), its
