@@ -20,8 +20,9 @@ back in the queue first, within the filters `dealer_codes`, `lead_id`, `trigger_
 The log of each lane ends with one line per dealership (`BR0001: 22 sent, 1 failed`), then one per
 GM connection with its API calls and what is left today. No personal data or secrets reach the logs.
 
-`retry_failed` is not Airflow's own date-range **Backfill** shown on the trigger form: that creates runs
-for past dates, and each of them sends whatever is pending now; it does not requeue `FAILED` events.
+A run with `retry_failed` is not Airflow's own date-range **Backfill** on the trigger form. That makes
+one run per 5-minute interval of past dates; the dates select no events (`occurred_from`/`occurred_to`
+do), each run sends whatever is pending now, and `FAILED` events are requeued only with `retry_failed`.
 
 **The run's verdict:** the last task, `no_events_failed`, runs whatever happened before it and is
 never retried: it **fails the run** when events failed for good in this run (still `FAILED`), its
@@ -58,7 +59,7 @@ from gmcrm.dag_params import datetime_param, flag_param, optional_int_param, opt
         "retry_failed": flag_param(
             "Retry failed events",
             "Put FAILED events (within these filters) back in the queue first: the backfill of failed sends. "
-            "Not Airflow's own date-range Backfill, which only re-runs this DAG for past dates.",
+            "Airflow's date-range Backfill is not this: it makes runs for past dates and selects no events.",
         ),
         "lead_id": Param(
             None,
