@@ -16,8 +16,10 @@ contact by lead type, routing DIRECT or DISTRIBUTION, parts counter service and 
 `dms_postgres` (postgres). Adding a dealership is one row in `gmcrm.dealership`
 (`gmcrm dealership set CODE ...`): the next run imports its open leads.
 
-Each load task logs one line per dealership: counts, API calls used and remaining, time taken.
-No personal data or secrets reach the logs.
+Each load task logs one short line per dealership saying what changed, e.g. `BR0001: 12 leads read:
+3 new contacts (2 new customers), 1 updated, 5 events; 1 in quarantine; 0.05s`, or `..., no changes`
+on a quiet cycle (the 600 s look-back reads recent leads again). The extract logs the API calls once
+per GM connection. No personal data or secrets reach the logs.
 
 **The run's verdict:** `announce_events` wakes the send DAG when events were recorded (also when
 other dealerships failed; the Asset event's extra names both). The last task,
@@ -31,11 +33,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
 from gmcrm.assets import TRIGGER_OUTBOX
 from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK
-from gmcrm.dag_params import datetime_param, datetime_value
+from gmcrm.dag_params import datetime_param, datetime_value, flag_param, optional_list_param
 
 
 @dag(
@@ -45,18 +47,13 @@ from gmcrm.dag_params import datetime_param, datetime_value
     doc_md=__doc__,
     **COMMON_DAG_KWARGS,
     params={
-        "dealer_codes": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Dealer codes",
-            description="GM dealer codes to import. Empty: every dealership with the integration enabled.",
+        "dealer_codes": optional_list_param(
+            "Dealer codes",
+            "GM dealer codes to import, one a line. Empty: every dealership with the integration enabled.",
         ),
-        "full_resync": Param(
-            False,
-            type="boolean",
-            title="Full resync",
-            description="Re-read every open lead of these dealerships, ignoring the watermark.",
+        "full_resync": flag_param(
+            "Full resync",
+            "Re-read every open lead of these dealerships, ignoring the watermark.",
         ),
         "since": datetime_param(
             "Re-read since",

@@ -17,8 +17,12 @@ back in the queue first, within the filters `dealer_codes`, `lead_id`, `trigger_
 `occurred_from`, `occurred_to`. `dry_run` builds and logs the payloads and sends nothing.
 `lanes` sends in parallel lanes (the events of one lead always in the same lane).
 
-The log of each lane ends with one line per dealership: sent, retry, failed, API calls used and
-remaining. No personal data or secrets reach the logs.
+The log of each lane ends with one line per dealership (`BR0001: 22 sent, 1 failed`), then one per
+GM connection with its API calls and what is left today. No personal data or secrets reach the logs.
+
+A run with `retry_failed` is not Airflow's own date-range **Backfill** on the trigger form. That makes
+one run per 5-minute interval of past dates; the dates select no events (`occurred_from`/`occurred_to`
+do), each run sends whatever is pending now, and `FAILED` events are requeued only with `retry_failed`.
 
 **The run's verdict:** the last task, `no_events_failed`, runs whatever happened before it and is
 never retried: it **fails the run** when events failed for good in this run (still `FAILED`), its
@@ -35,7 +39,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, g
 
 from gmcrm.assets import TRIGGER_OUTBOX
 from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK
-from gmcrm.dag_params import datetime_param
+from gmcrm.dag_params import datetime_param, flag_param, optional_int_param, optional_list_param
 
 
 @dag(
@@ -48,31 +52,24 @@ from gmcrm.dag_params import datetime_param
     doc_md=__doc__,
     **COMMON_DAG_KWARGS,
     params={
-        "dealer_codes": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Dealer codes",
-            description="Send only the events of these dealerships. Empty: every enabled dealership.",
+        "dealer_codes": optional_list_param(
+            "Dealer codes",
+            "Send only the events of these dealerships, one a line. Empty: every enabled dealership.",
         ),
-        "retry_failed": Param(
-            False,
-            type="boolean",
-            title="Retry failed events",
-            description="Put FAILED events (within these filters) back in the queue first: the backfill.",
+        "retry_failed": flag_param(
+            "Retry failed events",
+            "Put FAILED events (within these filters) back in the queue first: the backfill of failed sends. "
+            "Airflow's date-range Backfill is not this: it makes runs for past dates and selects no events.",
         ),
         "lead_id": Param(
             None,
             type=["null", "string"],
             title="Lead ID",
-            description="Only this GM Lead ID (18 characters, starts with 006).",
+            description="Only this GM Lead ID (18 characters, starts with 006). Empty: every lead.",
         ),
-        "trigger_codes": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Trigger codes",
-            description="Only these triggers (CRE, VPE, NFF, ...). Empty: all.",
+        "trigger_codes": optional_list_param(
+            "Trigger codes",
+            "Only these triggers (CRE, VPE, NFF, ...), one a line. Empty: all.",
         ),
         "occurred_from": datetime_param(
             "Occurred from",
@@ -82,19 +79,16 @@ from gmcrm.dag_params import datetime_param
             "Occurred to",
             "Only events that happened in the DMS before this time.",
         ),
-        "dry_run": Param(
-            False,
-            type="boolean",
-            title="Dry run",
-            description="Build and log the payloads; send nothing and change nothing.",
+        "dry_run": flag_param(
+            "Dry run",
+            "Build and log the payloads; send nothing and change nothing.",
         ),
-        "lanes": Param(
+        "lanes": optional_int_param(
             1,
-            type="integer",
+            "Parallel lanes",
+            "Send in this many parallel tasks (1 to 8); the events of one lead always share a lane.",
             minimum=1,
             maximum=8,
-            title="Parallel lanes",
-            description="Send in this many parallel tasks; the events of one lead always share a lane.",
         ),
     },
 )

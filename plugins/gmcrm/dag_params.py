@@ -9,6 +9,11 @@ REST API, CLI), so garbage never becomes a run. The format stays: the trigger fo
 picker for it (it sends ISO 8601 in UTC, ``2026-11-30T08:00:00.000Z``). What the pattern cannot know
 (30 February) the task refuses at once with :class:`AirflowFailException`.
 
+Every param of both forms may be left empty, so every schema type admits ``null``: Airflow 3.3's UI marks
+a field required (a red mark, and "required" refused when empty, a switch left off included) when its
+schema has a ``type`` that is not a list containing ``"null"``; it draws the field by the first other
+type. The tasks read an empty value (``None``, ``[]``, ``""``) as "not given".
+
 Safe at parse time: no database, network or secrets.
 """
 
@@ -32,6 +37,28 @@ DATETIME_PATTERN = (
     r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?"
     r"([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
 )
+
+
+def optional_list_param(title: str, description: str) -> Param:
+    """A list of texts that may be left empty (null or []: every one)."""
+    return Param([], type=["array", "null"], items={"type": "string"}, title=title, description=description)
+
+
+def flag_param(title: str, description: str) -> Param:
+    """A switch, off by default; null is off (not "required", as a plain boolean would be in the form)."""
+    return Param(False, type=["boolean", "null"], title=title, description=description)
+
+
+def optional_int_param(default: int, title: str, description: str, *, minimum: int, maximum: int) -> Param:
+    """A whole number within bounds; null is the default (the task reads it so)."""
+    return Param(
+        default,
+        type=["integer", "null"],
+        minimum=minimum,
+        maximum=maximum,
+        title=title,
+        description=f"{description} Empty: {default}.",
+    )
 
 
 def datetime_param(title: str, description: str) -> Param:

@@ -85,8 +85,10 @@ def send(conn: psycopg.Connection[Any], ctx: Mapping[str, Any], lane: int) -> di
 
 
 def _log_report(conn_id: str, report: SendReport) -> None:
+    """Each dealership's own outcomes, then the GM connection's line with the API calls (once: the calls
+    carry events of any dealerships)."""
     for line in report.lines():
-        log.info("%s; %d API calls used, %s remaining (%s)", line, report.api_calls, report.api_remaining, conn_id)
+        log.info("%s", line)
     if report.stopped:
-        log.warning("%s stopped: %s", conn_id, report.stopped)
-    log.info("%s: %s in %.1fs", conn_id, dict(report.totals()) or "nothing to send", report.seconds)
+        log.warning("GM connection %s stopped: %s", conn_id, report.stopped)
+    log.info("%s", report.connection_line(conn_id))

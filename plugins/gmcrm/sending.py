@@ -175,12 +175,23 @@ class SendReport:
         return total
 
     def lines(self) -> list[str]:
-        """One readable line per dealership (counts only: no personal data)."""
-        lines = []
-        for dealer, counts in sorted(self.per_dealer.items()):
-            parts = ", ".join(f"{n} {outcome.lower()}" for outcome, n in sorted(counts.items()))
-            lines.append(f"{dealer}: {parts}")
-        return lines
+        """One readable line per dealership: its own outcomes (counts only: no personal data). The API
+        calls are the GM connection's, shared by its dealerships: see :meth:`connection_line`."""
+        return [f"{dealer}: {_outcomes(counts)}" for dealer, counts in sorted(self.per_dealer.items())]
+
+    def connection_line(self, conn_id: str) -> str:
+        """The GM connection's line: what it sent for how many dealerships, the time, its API calls."""
+        totals = self.totals()
+        what = f"{_outcomes(totals)} for {len(self.per_dealer)} dealerships" if totals else "nothing to send"
+        left = f" ({self.api_remaining} left today)" if self.api_remaining is not None else ""
+        return f"GM connection {conn_id}: {what} in {self.seconds:.1f}s; {self.api_calls} API calls{left}"
+
+
+def _outcomes(counts: Counter[str]) -> str:
+    """``3 sent, 1 failed``, in a fixed order (the usual outcome first)."""
+    order = {"SENT": 0, "RETRY": 1, "FAILED": 2, "CANCELLED": 3}
+    ranked = sorted(counts.items(), key=lambda item: (order.get(item[0], 9), item[0]))
+    return ", ".join(f"{n} {outcome.lower().replace('_', ' ')}" for outcome, n in ranked if n)
 
 
 def classify(result: dict[str, Any]) -> tuple[str, str | None, str | None]:

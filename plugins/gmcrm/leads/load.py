@@ -57,20 +57,53 @@ class LoadResult:
     deleted: int = 0
     skipped_closed: int = 0
     events_recorded: int = 0
-    #: The GM API calls of this run's extract for the dealership's GM connection, and what was left.
+    #: The GM API calls of this run's extract for the dealership's GM connection, and what was left: kept in
+    #: gmcrm.import_log, not in the line (they are the connection's, logged once by the extract).
     api_calls: int | None = None
     api_remaining: int | None = None
     seconds: float = 0.0
 
+    def changes(self) -> list[str]:
+        """What this load changed in the DMS (empty: nothing)."""
+        changed = []
+        if self.contacts_created:
+            changed.append(_plural(self.contacts_created, "new contact") + self._customers())
+        if self.contacts_updated:
+            changed.append(f"{self.contacts_updated} updated")
+        if self.deleted:
+            changed.append(f"{self.deleted} deleted at GM")
+        if self.events_recorded:
+            changed.append(_plural(self.events_recorded, "event"))
+        return changed
+
+    def _customers(self) -> str:
+        """Whose the new contacts are: customers made by this load, and customers that existed before it."""
+        new, found = self.customers_created, self.customers_matched
+        if new and found:
+            return f" (customers: {new} new, {found} existing)"
+        if new:
+            return f" ({_plural(new, 'new customer')})"
+        return f" ({_plural(found, 'existing customer')})" if found else ""
+
     def line(self) -> str:
-        """One line a person can read (no personal data: counts only)."""
-        return (
-            f"{self.dealer_code}: {self.leads_read} leads read, {self.contacts_created} contacts created, "
-            f"{self.contacts_updated} updated, customers {self.customers_created} created / "
-            f"{self.customers_matched} matched, {self.quarantined} quarantined, {self.deleted} deleted at GM, "
-            f"{self.skipped_closed} closed before import, {self.events_recorded} events recorded, "
-            f"{self.seconds:.2f}s; {self.api_calls} API calls used, {self.api_remaining} remaining"
-        )
+        """One short line a person reads in the log viewer: what changed, then what was left as it is (counts
+        only, no personal data). ``BR0001: 12 leads read: 3 new contacts (2 new customers), 1 updated,
+        5 events; 2 in quarantine; 0.05s``; a quiet cycle: ``BR0001: 12 leads read, no changes; 0.01s``."""
+        if not self.leads_read:
+            return f"{self.dealer_code}: no new or changed leads at GM; {self.seconds:.2f}s"
+        changed = self.changes()
+        head = f"{self.dealer_code}: {_plural(self.leads_read, 'lead')} read"
+        head += f": {', '.join(changed)}" if changed else ", no changes"
+        # Not changes: leads this read left out of the DMS (quarantined: their reasons are in
+        # gmcrm.lead_quarantine; closed at GM before their first import: never imported).
+        kept = [f"{self.quarantined} in quarantine"] if self.quarantined else []
+        if self.skipped_closed:
+            kept.append(f"{self.skipped_closed} closed at GM")
+        return "; ".join([head, *kept, f"{self.seconds:.2f}s"])
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def read_contexts(conn: psycopg.Connection[Any], dealer_codes: list[str]) -> dict[str, DealerContext]:

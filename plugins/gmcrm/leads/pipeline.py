@@ -91,6 +91,36 @@ def connection_failure(conn_id: str, exc: BaseException) -> str:
     )
 
 
+def connection_line(
+    conn_id: str,
+    dealerships: int,
+    staged: int,
+    *,
+    quarantined: int,
+    cleaned: int,
+    unmatched: int,
+    calls: str,
+    retried: int = 0,
+) -> str:
+    """The extract's one line per GM connection: what its shared query read and the API calls it used (they
+    are the connection's, not any one dealership's, so they are logged here once and not on each
+    dealership's load line). Counts that are zero are left out."""
+    parts = [f"GM connection {conn_id}: {_plural(staged, 'lead')} staged for {_plural(dealerships, 'dealership')}"]
+    if retried:  # staged again from their stored record, not read from GM
+        parts.append(f"{retried} of them from quarantine")
+    if quarantined:
+        parts.append(f"{quarantined} quarantined at extract")
+    if cleaned:
+        parts.append(f"{cleaned} with characters cleaned")
+    if unmatched:
+        parts.append(f"{unmatched} of other dealerships")
+    return "; ".join([", ".join(parts), calls])
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def extract(
     conn: psycopg.Connection[Any],
     run_id: str,
@@ -142,17 +172,17 @@ def extract(
         summary.cleaned += sum(result.cleaned.values())
         summary.retried += sum(result.retried.values())
         log.info(
-            "GM connection %s: %d dealerships, %d leads staged (%d of them quarantined leads tried again from "
-            "their stored record), %d quarantined, %d cleaned of characters the database refuses, %d for no "
-            "dealership of this read; %s",
-            conn_id,
-            len(members),
-            result.records,
-            sum(result.retried.values()),
-            sum(result.quarantined.values()),
-            sum(result.cleaned.values()),
-            sum(result.unmatched.values()),
-            client.stats.summary(),
+            "%s",
+            connection_line(
+                conn_id,
+                len(members),
+                result.records,
+                quarantined=sum(result.quarantined.values()),
+                cleaned=sum(result.cleaned.values()),
+                unmatched=sum(result.unmatched.values()),
+                calls=client.stats.summary(),
+                retried=sum(result.retried.values()),
+            ),
         )
     summary.groups = group_dealers(loadable, per_group, run_id)
     summary.stopped = "; ".join(stopped) or None
