@@ -1,9 +1,9 @@
-"""A command and every process it starts, stopped together (for `make run`'s Airflow standalone).
+"""Commands and every process they start, stopped together (for `make run`'s Airflow components).
 
-``airflow standalone`` stops its components with one SIGTERM each and does not wait for their
+``airflow standalone`` stopped its components with one SIGTERM each and did not wait for their
 children: the scheduler's and triggerer's workers, and every task's supervisor (Airflow puts each
-task in its own process group), were left running. Here the command runs in its own session, this
-process becomes their "subreaper" (orphans are re-parented to it, not to init, so they stay
+task in its own process group), were left running. Here the commands run in their own session,
+this process becomes their "subreaper" (orphans are re-parented to it, not to init, so they stay
 findable), and stopping sends SIGTERM to every process of the tree, waits, then SIGKILLs the rest.
 """
 
@@ -14,6 +14,9 @@ import ctypes.util
 import os
 import signal
 import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 
 import psutil
@@ -31,56 +34,93 @@ def become_subreaper() -> bool:
 
 
 class ProcessTree:
-    """``command`` in a new session; :meth:`stop` ends it and all its descendants."""
+    """Named commands, each in a new session; :meth:`stop` ends them and all their descendants.
 
-    def __init__(self, command: Sequence[str], env: Mapping[str, str], keep: Iterable[int] = ()) -> None:
+    Each command's output is printed line by line behind its name, as ``airflow standalone`` does.
+    """
+
+    def __init__(self, env: Mapping[str, str], keep: Iterable[int] = ()) -> None:
         # Processes of ours that are not part of the tree (the sandbox): never signalled here.
         self._keep = {os.getpid(), *keep}
+        self._env = dict(env)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
         become_subreaper()
-        self.proc = subprocess.Popen(list(command), env=dict(env), start_new_session=True)
-        self._seen: dict[int, psutil.Process] = {}
 
-    def _members(self) -> list[psutil.Process]:
-        """Every live process of the tree: the command, its descendants, and orphans re-parented to us."""
+    def start(self, name: str, command: Sequence[str]) -> subprocess.Popen[bytes]:
+        """Start ``command`` in a session of its own (a terminal's Ctrl-C reaches us, not it)."""
+        proc = subprocess.Popen(
+            list(command), env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs[name] = proc
+        threading.Thread(target=_relay, args=(name, proc), daemon=True).start()
+        return proc
+
+    def wait_any(self, poll: float = 0.5) -> tuple[str, int]:
+        """Block until one command exits; its name and exit status."""
+        while True:
+            for name, proc in self.procs.items():
+                code = proc.poll()
+                if code is not None:
+                    return name, code
+            time.sleep(poll)
+
+    def _members(self, names: Iterable[str]) -> list[psutil.Process]:
+        """The live processes of the named commands, their descendants, and orphans re-parented to us."""
         found: list[psutil.Process] = []
-        try:
-            children = psutil.Process().children()
-        except psutil.NoSuchProcess:  # pragma: no cover - this very process
-            children = []
-        for child in children:
-            if child.pid in self._keep:
-                continue
-            found.append(child)
+        for name in names:
             try:
-                found += child.children(recursive=True)
+                top = psutil.Process(self.procs[name].pid)
+                found += [top, *top.children(recursive=True)]
             except psutil.NoSuchProcess:
                 pass
-        for process in found:
-            self._seen.setdefault(process.pid, process)
-        return [p for p in self._seen.values() if _alive(p)]
-
-    def wait(self) -> int:
-        return self.proc.wait()
+        ours = {proc.pid for proc in self.procs.values()} | self._keep
+        try:
+            orphans = [child for child in psutil.Process().children() if child.pid not in ours]
+        except psutil.NoSuchProcess:  # pragma: no cover - this very process
+            orphans = []
+        for orphan in orphans:
+            try:
+                found += [orphan, *orphan.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                pass
+        return [p for p in found if _alive(p)]
 
     def stop(self, grace: float = 20.0) -> list[int]:
-        """SIGTERM to the whole tree, ``grace`` seconds, then SIGKILL; returns the pids killed."""
-        members = self._members()
-        _signal_group(self.proc.pid, signal.SIGTERM)
+        """SIGTERM, up to ``grace`` seconds for the commands to exit, then SIGKILL to what is left.
+
+        The first command (the API server) stops last: the others report to it while they stop.
+        Returns the pids that had to be killed.
+        """
+        names = list(self.procs)
+        killed: list[int] = []
+        for batch in (names[1:], names[:1]):
+            if batch:
+                killed += self._stop(batch, grace)
+        self._reap()
+        return killed
+
+    def _stop(self, names: list[str], grace: float) -> list[int]:
+        members = self._members(names)
+        for name in names:
+            _signal_group(self.procs[name].pid, signal.SIGTERM)
         for process in members:
             _send(process, signal.SIGTERM)
-        _, alive = psutil.wait_procs(members, timeout=grace)
-        # Processes started while stopping (a worker respawned) are caught by a second look.
-        alive = self._members()
+        leaders = [p for p in members if p.pid in {self.procs[n].pid for n in names}]
+        psutil.wait_procs(leaders, timeout=grace)
+        # Their workers get a moment more; some ignore SIGTERM (Airflow's LocalExecutor workers).
+        psutil.wait_procs(members, timeout=3)
+        alive = [p for p in {p.pid: p for p in [*members, *self._members(names)]}.values() if _alive(p)]
+        for name in names:
+            _signal_group(self.procs[name].pid, signal.SIGKILL)
         for process in alive:
             _send(process, signal.SIGKILL)
-        _signal_group(self.proc.pid, signal.SIGKILL)
         psutil.wait_procs(alive, timeout=5)
-        self._reap()
         return [p.pid for p in alive]
 
     def _reap(self) -> None:
         # Orphans re-parented to us are our children: collect them so none is left a zombie.
-        self.proc.poll()
+        for proc in self.procs.values():
+            proc.poll()
         while True:
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -88,6 +128,13 @@ class ProcessTree:
                 return
             if pid == 0:
                 return
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -104,8 +151,8 @@ def _send(process: psutil.Process, sig: signal.Signals) -> None:
         pass
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _relay(name: str, proc: subprocess.Popen[bytes]) -> None:
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        sys.stdout.write(f"{name:<13}| {raw.decode(errors='replace')}")
+        sys.stdout.flush()

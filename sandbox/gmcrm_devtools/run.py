@@ -1,10 +1,11 @@
-"""`make run`: the integration kept running under Airflow standalone, on the embedded defaults.
+"""`make run`: the integration kept running under Airflow's local components, on the embedded defaults.
 
 Refuses at once, in one line, a UI port (``GMCRM_UI_PORT``, default 8080) that is taken. Starts
 the embedded PostgreSQL (data in ``$GMCRM_HOME/pgdata``, the place ``gmcrm`` commands use too)
 and the GM CRM sandbox, unless real connections are configured; migrates and seeds the DMS,
-migrates Airflow's metadata, then runs ``airflow standalone`` (scheduler, DAG processor, triggerer,
-API server and UI) with both DAGs unpaused on their 5-minute schedule. After the first import,
+migrates Airflow's metadata, then runs what ``airflow standalone`` runs (the API server and UI
+first, then the scheduler, DAG processor and triggerer) with both DAGs unpaused on their 5-minute
+schedule. After the first import,
 dealership staff "work" some leads in the DMS (as in `make demo`), once per database. Ctrl-C
 stops every process it started.
 """
@@ -17,10 +18,12 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
 import psycopg
+import requests
 
 from gmcrm import migrate
 from gmcrm.dms_catalogues import seed_demo_world
@@ -29,6 +32,7 @@ from gmcrm_devtools import environment
 from gmcrm_devtools.process_tree import ProcessTree
 
 STOP_GRACE_SECONDS = 20.0
+API_READY_SECONDS = 300.0
 ACTIVITY_POLL_SECONDS = 5.0
 
 # Staff activity goes in once the first import loaded every enabled dealership, and never twice
@@ -91,7 +95,7 @@ def banner(env: environment.DevEnvironment, port: int, password: str) -> str:
     return "\n".join(
         [
             "",
-            "gmcrm is running under Airflow standalone.",
+            "gmcrm is starting under Airflow (API server and UI, scheduler, DAG processor, triggerer).",
             f"  UI:        http://localhost:{port}  (user: admin, password: {password})",
             f"  password:  kept in {env.airflow_home / 'passwords.json'}",
             f"  port:      {environment.UI_PORT_ENV}={port} moves the UI and the API the tasks call",
@@ -127,6 +131,35 @@ def record_activity_after_first_import(dms_url: str, stop: threading.Event) -> N
             print(f"[gmcrm] DMS activity not recorded: {type(exc).__name__}: {exc}".splitlines()[0], flush=True)
 
 
+def _run_airflow(tree: ProcessTree, port: int) -> int:
+    """What ``airflow standalone`` runs, the API server first: a task started before it answers
+    failed its first try with "connection refused" (standalone starts all four at once)."""
+    airflow = [sys.executable, "-m", "airflow"]
+    api = tree.start("api-server", [*airflow, "api-server"])
+    deadline = time.monotonic() + API_READY_SECONDS
+    while not _api_answers(port):
+        if api.poll() is not None:
+            print(f"make run: Airflow's API server exited (status {api.returncode}); see its lines above", flush=True)
+            return 1
+        if time.monotonic() > deadline:
+            print(f"make run: Airflow's API server did not answer within {API_READY_SECONDS:.0f} s", flush=True)
+            return 1
+        time.sleep(1)
+    for component in ("scheduler", "dag-processor", "triggerer"):
+        tree.start(component, [*airflow, component])
+    print(f"[gmcrm] Airflow is ready: http://localhost:{port}", flush=True)
+    name, code = tree.wait_any()
+    print(f"make run: Airflow's {name} exited (status {code}); stopping the rest", flush=True)
+    return code or 1
+
+
+def _api_answers(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -157,16 +190,14 @@ def main() -> int:
         print(banner(env, port, password), flush=True)
         if env.embedded is not None and env.sandbox is not None:
             # Only the embedded demo world gets invented staff activity, never a configured DMS.
-            threading.Thread(
-                target=record_activity_after_first_import, args=(env.dms_url, stop), daemon=True
-            ).start()
-        # standalone starts its components as `airflow ...` commands: the venv's bin must be on PATH.
+            threading.Thread(target=record_activity_after_first_import, args=(env.dms_url, stop), daemon=True).start()
+        # The components start `airflow ...` commands of their own: the venv's bin must be on PATH.
         bin_dir = str(Path(sys.executable).parent)
         env_vars = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-        keep = [env.sandbox.pid] if env.sandbox is not None and env.sandbox.pid else []
-        tree = ProcessTree([sys.executable, "-m", "airflow", "standalone"], env_vars, keep=keep)
+        keep = [env.sandbox.pid] if env.sandbox is not None else []
+        tree = ProcessTree(env_vars, keep=keep)
         try:
-            code = tree.wait()
+            code = _run_airflow(tree, port)
         except KeyboardInterrupt:
             code = 0
         finally:
@@ -176,7 +207,7 @@ def main() -> int:
             print(f"\nStopping Airflow (at most {STOP_GRACE_SECONDS:.0f} s), the sandbox and PostgreSQL...", flush=True)
             killed = tree.stop(grace=STOP_GRACE_SECONDS)
             if killed:
-                print(f"  {len(killed)} Airflow processes ignored SIGTERM and were killed.", flush=True)
+                print(f"  {len(killed)} Airflow processes still running after SIGTERM were killed.", flush=True)
         return code
     finally:
         stop.set()

@@ -8,10 +8,12 @@ connection, as a newcomer's shell has none.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,9 +91,13 @@ def _dms(home: Path) -> psycopg.Connection[Any]:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-    _kill_all(tmp_path)  # whatever a failed test left behind
+def home() -> Iterator[Path]:
+    # Not pytest's tmp_path: another pytest session on the machine may prune it while make run is
+    # up, and a short path keeps PostgreSQL's socket inside its data directory.
+    path = Path(tempfile.mkdtemp(prefix="gmcrm-run-"))
+    yield path
+    _kill_all(path)  # whatever a failed test left behind
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_a_taken_ui_port_is_one_line_and_a_non_zero_exit(home: Path) -> None:
@@ -201,8 +207,10 @@ def test_make_run_on_another_port_imports_and_ctrl_c_stops_every_process(home: P
         names = {p.name() for p in started}
         assert len(started) >= 6, names  # make run, standalone, its components, the sandbox, PostgreSQL
 
+        asked = time.monotonic()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=STOP_BOUND_S) == 0
+        print(f"make run: {len(started)} processes, stopped {time.monotonic() - asked:.1f} s after Ctrl-C")
         _, alive = psutil.wait_procs(started, timeout=5)
         alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
         assert alive == [], [(p.pid, p.cmdline()) for p in alive]
