@@ -62,7 +62,24 @@ class ProcessTree:
                 code = proc.poll()
                 if code is not None:
                     return name, code
+            self._reap_orphans()
             time.sleep(poll)
+
+    def _reap_orphans(self) -> None:
+        """Collect exited orphans re-parented to us (a subreaper must, or they stay zombies)."""
+        ours = {proc.pid for proc in self.procs.values()} | self._keep
+        try:
+            children = psutil.Process().children()
+        except psutil.NoSuchProcess:  # pragma: no cover - this very process
+            return
+        for child in children:
+            if child.pid in ours:
+                continue
+            try:
+                if child.status() == psutil.STATUS_ZOMBIE:
+                    os.waitpid(child.pid, os.WNOHANG)
+            except (psutil.NoSuchProcess, ChildProcessError):
+                pass
 
     def _members(self, names: Iterable[str]) -> list[psutil.Process]:
         """The live processes of the named commands, their descendants, and orphans re-parented to us."""
@@ -101,15 +118,18 @@ class ProcessTree:
 
     def _stop(self, names: list[str], grace: float) -> list[int]:
         members = self._members(names)
-        for name in names:
-            _signal_group(self.procs[name].pid, signal.SIGTERM)
-        for process in members:
-            _send(process, signal.SIGTERM)
         leaders = [p for p in members if p.pid in {self.procs[n].pid for n in names}]
+        # SIGTERM to the components only: each stops its own workers and tasks in order (a worker
+        # signalled directly dies mid-way, and the scheduler then waits on it).
+        for process in leaders:
+            _send(process, signal.SIGTERM)
         psutil.wait_procs(leaders, timeout=grace)
-        # Their workers get a moment more; some ignore SIGTERM (Airflow's LocalExecutor workers).
         psutil.wait_procs(members, timeout=3)
         alive = [p for p in {p.pid: p for p in [*members, *self._members(names)]}.values() if _alive(p)]
+        for process in alive:
+            _send(process, signal.SIGTERM)
+        psutil.wait_procs(alive, timeout=2)
+        alive = [p for p in alive if _alive(p)]
         for name in names:
             _signal_group(self.procs[name].pid, signal.SIGKILL)
         for process in alive:
