@@ -27,6 +27,7 @@ import requests
 
 from gmcrm import migrate
 from gmcrm.dms_catalogues import seed_demo_world
+from gmcrm.normalize import mask_text
 from gmcrm.paths import STATE_DIR, embedded_pgdata
 from gmcrm_devtools import environment
 from gmcrm_devtools.process_tree import ProcessTree
@@ -128,7 +129,8 @@ def record_activity_after_first_import(dms_url: str, stop: threading.Event) -> N
             return
     except psycopg.Error as exc:
         if not stop.is_set():
-            print(f"[gmcrm] DMS activity not recorded: {type(exc).__name__}: {exc}".splitlines()[0], flush=True)
+            text = mask_text(f"{type(exc).__name__}: {exc}").splitlines()[0]
+            print(f"[gmcrm] DMS activity not recorded: {text}", flush=True)
 
 
 def _run_airflow(tree: ProcessTree, port: int) -> int:
