@@ -34,6 +34,8 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m gmcrm_devtools.demo
 
+# GMCRM_UI_PORT (default 8080) moves the UI and the address tasks report to; a taken port is refused.
+# gmcrm commands run meanwhile use its database ($GMCRM_HOME/pgdata, default .gmcrm/pgdata).
 run: $(STAMP)
 	$(BIN)/python -m gmcrm_devtools.run
 

@@ -7,6 +7,7 @@ the command line, the demo and the tests use ``GMCRM_DMS_URL`` or the embedded s
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from gmcrm.logs import get_logger
-from gmcrm.paths import STATE_DIR
+from gmcrm.paths import embedded_pgdata
 
 log = get_logger(__name__)
 
@@ -32,11 +33,15 @@ class EmbeddedPostgres:
     """A private PostgreSQL from PyPI (pgserver), for machines with no server at hand."""
 
     def __init__(self, pgdata: Path | None = None) -> None:
-        self.pgdata = _short_path(pgdata or STATE_DIR / "pgdata")
+        self.pgdata = _short_path(pgdata or embedded_pgdata())
         self._server: Any = None
 
     def start(self) -> str:
         """Start (or reuse) the server and return the URL of the DMS database."""
+        # pgserver counts the processes sharing a server in a file guarded by a lock under
+        # XDG_RUNTIME_DIR: `make run` and a gmcrm command must take the same lock (and a machine
+        # without XDG_RUNTIME_DIR gets no warning). Read when pgserver is imported, so set first.
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.runtime_dir))
         import pgserver  # imported late: only machines without GMCRM_DMS_URL need it
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
@@ -44,6 +49,11 @@ class EmbeddedPostgres:
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
         ensure_database(self._server.get_uri(), EMBEDDED_DB_NAME)
         return str(self._server.get_uri(EMBEDDED_DB_NAME))
+
+    @property
+    def runtime_dir(self) -> Path:
+        """The directory that holds pgserver's lock for this server (beside its data)."""
+        return self.pgdata.parent
 
     @property
     def server_url(self) -> str:

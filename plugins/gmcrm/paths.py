@@ -15,6 +15,15 @@ QUERIES_DIR = SQL_DIR / "queries"
 STATE_DIR = Path(os.environ.get("GMCRM_HOME", PROJECT_ROOT / ".gmcrm"))
 
 
+def embedded_pgdata(home: Path = STATE_DIR) -> Path:
+    """Where the embedded PostgreSQL keeps its data under ``home`` (``GMCRM_HOME``, default ``.gmcrm/``).
+
+    One place for `make run` and the ``gmcrm`` command line: a command run while `make run` is up
+    joins its server (pgserver reuses a running one), and one run later starts the same data.
+    """
+    return home / "pgdata"
+
+
 def sql_file(name: str) -> str:
     """The text of ``include/sql/queries/<name>.sql``."""
     return (QUERIES_DIR / f"{name}.sql").read_text(encoding="utf-8")

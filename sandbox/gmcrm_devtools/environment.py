@@ -22,6 +22,35 @@ from gmcrm_sandbox.generate import dealer_codes_for
 from gmcrm_sandbox.process import SandboxProcess
 
 AIRFLOW_DB_NAME = "airflow"
+UI_PORT_ENV = "GMCRM_UI_PORT"
+DEFAULT_UI_PORT = 8080
+
+
+class SettingError(ValueError):
+    """A local setting (an environment variable) that cannot be used; the message says which."""
+
+
+def ui_port() -> int:
+    """The port of Airflow's UI and API (``GMCRM_UI_PORT``, default 8080)."""
+    raw = os.environ.get(UI_PORT_ENV, "").strip() or str(DEFAULT_UI_PORT)
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise SettingError(f"{UI_PORT_ENV}={raw!r} is not a port number (1-65535)")
+    return int(raw)
+
+
+def api_settings(port: int) -> dict[str, str]:
+    """Airflow settings that put the UI, the API *and* the address tasks call on ``port``.
+
+    Airflow 3's tasks report to the execution API at ``[core] execution_api_server_url``, which
+    defaults to ``http://localhost:8080/execution/`` whatever port the API server listens on:
+    moving only ``[api] port`` leaves every task with "connection refused".
+    """
+    base_url = f"http://localhost:{port}"
+    return {
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": base_url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+    }
 
 
 @dataclass
@@ -55,9 +84,12 @@ def start(
     seed: int = 42,
     sandbox_port: int = 0,
     state_dir: Path = STATE_DIR,
+    pgdata: Path | None = None,
 ) -> DevEnvironment:
-    """Start what is not configured, and put the Airflow settings in ``os.environ``."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(state_dir))
+    """Start what is not configured, and put the Airflow settings in ``os.environ``.
+
+    The embedded PostgreSQL keeps its data in ``pgdata`` (default: under ``state_dir``).
+    """
     embedded: db.EmbeddedPostgres | None = None
     dms_url = os.environ.get(db.DMS_URL_ENV)
     if dms_url:
@@ -67,7 +99,7 @@ def start(
 
         dms_url = server_url = PostgresHook(postgres_conn_id="dms_postgres").get_uri()
     else:
-        embedded = db.EmbeddedPostgres(state_dir / "pgdata")
+        embedded = db.EmbeddedPostgres(pgdata or state_dir / "pgdata")
         dms_url = embedded.start()
         server_url = embedded.server_url
 
@@ -88,7 +120,7 @@ def start(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _sqlalchemy_url(airflow_db_url),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
-        "AIRFLOW__API__PORT": os.environ.get("GMCRM_UI_PORT", "8080"),
+        **api_settings(ui_port()),
         "GMCRM_PROJECT_ROOT": str(PROJECT_ROOT),
     }
     if not os.environ.get("AIRFLOW_CONN_DMS_POSTGRES"):
