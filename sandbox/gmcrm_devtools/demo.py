@@ -188,6 +188,12 @@ def main() -> int:
             "\nNext: map the reason (gmcrm reasons map BR0001 V99 NotInterested) and backfill with a run of "
             "gmcrm_send_triggers with retry_failed; see one lead with gmcrm lead-log <Lead ID>."
         )
+        home = os.path.relpath(state_dir)
+        print(
+            f"The gmcrm commands work on this demo's database with GMCRM_HOME={home} (for example "
+            f"GMCRM_HOME={home} gmcrm users list BR0042, then the README's 'Adding a dealership'); "
+            "make run's database needs nothing."
+        )
         # The second send run fails on purpose: the lost sale with reason V99 (no GM reason) fails for
         # good, and a run with such an event is not green (its last task, no_events_failed, says why).
         expected = ["success", "success", "failed"]
