@@ -102,6 +102,8 @@ class Environment:
     dags: dict[str, Any]
     dms_url: str = ""
     databases: list[str] = field(default_factory=list)
+    #: Whether the suite configured Airflow itself (the script) or found it configured (the tests).
+    owns_airflow: bool = True
 
     # ------------------------------------------------------------------------------ per fault class
 
@@ -135,7 +137,7 @@ class Environment:
 
     def stop(self) -> None:
         settings = sys.modules.get("airflow.settings")
-        if settings is not None:
+        if settings is not None and self.owns_airflow:  # a test session's Airflow stays configured
             settings.dispose_orm()
         try:
             self.drop_databases()
@@ -210,14 +212,20 @@ def salesforce_conn(sandbox: SandboxProcess, timeout: float = CLIENT_TIMEOUT) ->
 @contextmanager
 def environment(state_dir: Path | None = None) -> Iterator[Environment]:
     """Start everything (a few seconds), yield it, stop everything."""
-    with tempfile.TemporaryDirectory(prefix="gmcrm-resilience-") as tmp:
-        root = state_dir or Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
-        with _environ(_airflow_settings(root)):
-            yield from _started(root)
+    saved = dict(os.environ)  # the connections and paths set below are the suite's alone
+    try:
+        with tempfile.TemporaryDirectory(prefix="gmcrm-resilience-") as tmp:
+            root = state_dir or Path(tmp)
+            root.mkdir(parents=True, exist_ok=True)
+            settings = _airflow_settings(root)
+            with _environ(settings):
+                yield from _started(root, owns_airflow=bool(settings))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
-def _started(root: Path) -> Iterator[Environment]:
+def _started(root: Path, owns_airflow: bool = True) -> Iterator[Environment]:
     """Everything started in ``root``; stopped when the caller is done."""
     # pgserver keeps its lock and sockets under XDG_RUNTIME_DIR; keep them in the suite's directory. It also
     # logs from an exit hook, after pytest has closed its streams: its records stay with it.
@@ -236,7 +244,7 @@ def _started(root: Path) -> Iterator[Environment]:
         sandbox = SandboxProcess(root / "sandbox", port=0, dealers=1, leads_per_dealer=0, seed=1).start()
         os.environ["AIRFLOW_CONN_GM_CRM"] = salesforce_conn(sandbox)
         _airflow_db_migrate()
-        env = Environment(root, pg, sandbox, template, _load_dags())
+        env = Environment(root, pg, sandbox, template, _load_dags(), owns_airflow=owns_airflow)
     except BaseException:
         if sandbox is not None:
             sandbox.stop()
