@@ -48,10 +48,12 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "plugins"), str(HERE.parent / "sand
 import psycopg  # noqa: E402
 from bench_import import PeakRss, fresh_db, server_url  # noqa: E402
 
-from gmcrm import db, sending  # noqa: E402
+from gmcrm import db  # noqa: E402
 from gmcrm.gm_client import GmClient  # noqa: E402
 from gmcrm.gm_mapping import load_mapping  # noqa: E402
-from gmcrm.sending import RunInfo, Sender, SendReport  # noqa: E402
+from gmcrm.send import deliver  # noqa: E402
+from gmcrm.send.deliver import Sender  # noqa: E402
+from gmcrm.send.report import RunInfo, SendReport  # noqa: E402
 from gmcrm_sandbox.process import SandboxProcess  # noqa: E402
 
 SEED = 2026
@@ -117,7 +119,7 @@ def seed_outbox(url: str, leads: list[LeadRow], first_outbox_id: int = 1) -> int
 
 @dataclass
 class Phases:
-    """Wall time of each step of the send cycle, by wrapping the Sender's steps (sending.py unchanged)."""
+    """Wall time of each step of the send cycle, by wrapping the Sender's steps (deliver.py unchanged)."""
 
     seconds: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
@@ -155,7 +157,7 @@ def timed_send(
     """prepare() + run_until_done() on its own connection, timed end to end (sign-in included)."""
     client = GmClient.direct(sandbox.instance_url, sandbox.client_id, sandbox.client_secret, sandbox.ca_bundle)
     phases = Phases()
-    original_build = sending.build_events
+    original_build = deliver.build_events
     with psycopg.connect(url, autocommit=True) as conn:
         sender = Sender(
             conn,
@@ -168,7 +170,7 @@ def timed_send(
         sender.claim = phases.wrap("claim", sender.claim)  # type: ignore[method-assign]
         sender._record = phases.wrap("record", sender._record)  # type: ignore[method-assign]
         client.upsert_events = phases.wrap("api call", client.upsert_events)  # type: ignore[method-assign]
-        sending.build_events = phases.wrap("build", original_build)
+        deliver.build_events = phases.wrap("build", original_build)
         profiler = cProfile.Profile() if profile else None
         try:
             t0 = time.perf_counter()
@@ -181,7 +183,7 @@ def timed_send(
                 profiler.disable()
             seconds = time.perf_counter() - t0
         finally:
-            sending.build_events = original_build
+            deliver.build_events = original_build
     text = None
     if profiler:
         out = io.StringIO()

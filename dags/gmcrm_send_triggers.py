@@ -97,22 +97,27 @@ def gmcrm_send_triggers() -> None:
     def prepare_queue() -> list[int]:
         """Requeue FAILED events when asked, refresh BLOCKED ones; return the lanes to run."""
         from gmcrm import airflow_support as af
-        from gmcrm import send_tasks
+        from gmcrm.send import pipeline
 
         ctx = get_current_context()
+        params = pipeline.SendParams.from_params(ctx["params"])
         with af.dms_connection() as conn:
-            return send_tasks.prepare(conn, ctx["params"])
+            return pipeline.prepare(conn, params)
 
     @task(map_index_template="lane {{ lane_label }}")
     def send_lane(lane: int) -> dict[str, Any]:
         """Claim, build, send and record the events of one lane until none is sendable."""
         from gmcrm import airflow_support as af
-        from gmcrm import send_tasks
+        from gmcrm.send import pipeline
+        from gmcrm.send.report import RunInfo
 
         ctx = get_current_context()
         ctx["lane_label"] = str(lane)  # type: ignore[typeddict-unknown-key]
+        params = pipeline.SendParams.from_params(ctx["params"])
+        ti = ctx["ti"]
+        run = RunInfo(dag_id=ti.dag_id, run_id=ctx["run_id"], try_number=ti.try_number)
         with af.dms_connection() as conn:
-            return send_tasks.send(conn, ctx, lane)
+            return pipeline.send(conn, params, run, lane)
 
     @task(**FINAL_CHECK)
     def no_events_failed() -> str:

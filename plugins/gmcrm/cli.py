@@ -224,22 +224,18 @@ def events_list(
 ) -> None:
     """Events in the outbox with their last error (or why they were skipped or cancelled): what waits,
     and why."""
-    from gmcrm.sending import OUTBOX_STATUSES
+    from gmcrm.send.outbox import list_events
+    from gmcrm.send.report import OutboxStatus
 
-    if status.upper() not in OUTBOX_STATUSES:
-        raise typer.BadParameter(f"--status must be one of {', '.join(OUTBOX_STATUSES)}")
+    if status.upper() not in OutboxStatus.__members__:
+        raise typer.BadParameter(f"--status must be one of {', '.join(OutboxStatus)}")
     with _connect(dms_url) as conn:
-        rows = conn.execute(
-            "SELECT id, dealer_code, lead_id, trigger_code, status, attempts, occurred_at, "
-            "coalesce(CASE status WHEN 'CANCELLED' THEN cancelled_reason WHEN 'SKIPPED' THEN 'skipped: ' || "
-            "skipped_reason END, coalesce(last_error_code || ': ', '') || coalesce(last_error, '')) "
-            "FROM gmcrm.trigger_outbox "
-            "WHERE status = %s AND (%s::text IS NULL OR dealer_code = %s::text) "
-            "AND (%s::text IS NULL OR lead_id = %s::text) ORDER BY id LIMIT %s",
-            (status.upper(), dealer_code, dealer_code, lead_id, lead_id, limit),
-        ).fetchall()
+        rows = list_events(conn, status.upper(), dealer_code=dealer_code, lead_id=lead_id, limit=limit)
     for r in rows:
-        _echo(f"{r[0]:>8} {r[1]:<8} {r[2]} {r[3]} {r[4]:<8} tries={r[5]} {r[6]:%Y-%m-%d %H:%M:%S} {r[7]}")
+        _echo(
+            f"{r.id:>8} {r.dealer_code:<8} {r.lead_id} {r.trigger_code} {r.status:<8} tries={r.attempts} "
+            f"{r.occurred_at:%Y-%m-%d %H:%M:%S} {r.why}"
+        )
     typer.echo(f"{len(rows)} event(s) {status.upper()}")
 
 
@@ -251,14 +247,14 @@ def events_retry(
     dms_url: DmsUrl = None,
 ) -> None:
     """Put FAILED events back in the queue (after fixing the cause); the next send run takes them."""
-    from gmcrm.sending import Sender, SendFilters
+    from gmcrm.send.outbox import SendFilters, prepare
 
     if not outbox_ids and not all_failed:
         raise typer.BadParameter("give outbox ids or --all-failed")
     filters = SendFilters(dealer_codes=[dealer_code] if dealer_code else None, outbox_ids=outbox_ids or None)
     with _connect(dms_url) as conn:
         # The same requeue as a send run with retry_failed: the events behind them are unblocked too.
-        requeued = Sender(conn, None, filters=filters).prepare(retry_failed=True)
+        requeued = prepare(conn, filters, retry_failed=True)
     typer.echo(f"{requeued} event(s) back in the queue")
 
 
@@ -269,7 +265,7 @@ def events_skip(
     dms_url: DmsUrl = None,
 ) -> None:
     """Never send this event; the events waiting behind it move on."""
-    from gmcrm.sending import skip_event
+    from gmcrm.send.outbox import skip_event
 
     with _connect(dms_url) as conn:
         ok = skip_event(conn, outbox_id, why)
@@ -285,12 +281,10 @@ def reasons_list(
     dms_url: DmsUrl = None,
 ) -> None:
     """The dealership's reasons with their GM reason."""
+    from gmcrm.dms_catalogues import list_reasons
+
     with _connect(dms_url) as conn:
-        rows = conn.execute(
-            "SELECT code, reason_type, coalesce(gm_reason, '-'), description FROM dms.reason "
-            "WHERE dealer_code = %s AND (NOT %s OR gm_reason IS NULL) ORDER BY reason_type, code",
-            (dealer_code, unmapped),
-        ).fetchall()
+        rows = list_reasons(conn, dealer_code, unmapped=unmapped)
     for code, rtype, gm, desc in rows:
         _echo(f"{code:<10} {rtype:<18} {gm:<20} {desc}")
 

@@ -14,8 +14,10 @@ import psycopg
 import yaml
 
 from gmcrm import dealerships
-from gmcrm.paths import PACKAGE_DIR
-from gmcrm.triggers.catalogue import TriggerCatalogue, load_catalogue, sync_catalogue
+from gmcrm.catalogue.model import TriggerCatalogue
+from gmcrm.catalogue.parse import load_catalogue
+from gmcrm.catalogue.sync import sync_catalogue
+from gmcrm.paths import PACKAGE_DIR, named_queries
 
 DEMO_FILE = PACKAGE_DIR / "config" / "demo_catalogues.yaml"
 
@@ -117,11 +119,18 @@ def map_reason(
     if gm_reason not in cat.gm_reasons:
         raise ValueError(f"{gm_reason!r} is not one of GM's reasons: {', '.join(cat.gm_reasons)}")
     updated = conn.execute(
-        "UPDATE dms.reason SET gm_reason = %s WHERE dealer_code = %s AND code = %s",
-        (gm_reason, dealer_code, reason_code),
+        named_queries("reasons")["map"], {"gm_reason": gm_reason, "dealer_code": dealer_code, "code": reason_code}
     ).rowcount
     if updated == 0:
         raise ValueError(f"no reason {reason_code!r} at dealership {dealer_code}")
+
+
+def list_reasons(
+    conn: psycopg.Connection[Any], dealer_code: str, *, unmapped: bool = False
+) -> list[tuple[str, str, str, str]]:
+    """The dealership's reasons as (code, type, GM reason or '-', description); only unmapped ones if asked."""
+    rows = conn.execute(named_queries("reasons")["list"], {"dealer_code": dealer_code, "unmapped": unmapped})
+    return [(code, rtype, gm, desc) for code, rtype, gm, desc in rows.fetchall()]
 
 
 def unmapped_reasons(

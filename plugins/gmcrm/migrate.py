@@ -65,7 +65,7 @@ def upgrade(url: str) -> list[str]:
 
 
 def sync_trigger_catalogue(url: str) -> int:
-    from gmcrm.triggers.catalogue import sync_catalogue
+    from gmcrm.catalogue.sync import sync_catalogue
 
     with psycopg.connect(url) as conn:
         return sync_catalogue(conn)

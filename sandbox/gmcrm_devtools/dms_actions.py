@@ -15,7 +15,7 @@ Conventions
   single statement; :func:`create_own_contact` and :func:`add_counter_service_item` with a ``form`` are two.
 - A refused action raises the database's error: :class:`psycopg.Error` with ``sqlstate`` ``GMC01``
   (a vehicle/service/parts lead closed as won by a contact action) or ``GMC02`` (a lead closed as lost,
-  or a lost sale, without a reason); see :func:`gmcrm.triggers.is_closing_rule_error`. The statement
+  or a lost sale, without a reason); see :func:`gmcrm.sqlstates.is_closing_rule_error`. The statement
   wrote nothing, and a connection's open transaction is then aborted: roll it back (or run the action
   inside ``with conn.transaction():``, a savepoint when a transaction is open, to keep the rest).
 - Catalogue entries are given by code and looked up in the contact's own dealership with

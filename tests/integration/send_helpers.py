@@ -12,7 +12,8 @@ from psycopg.rows import dict_row
 
 from gmcrm import dms_catalogues
 from gmcrm.gm_client import GmClient
-from gmcrm.sending import RunInfo, Sender, SendReport
+from gmcrm.send.deliver import Sender
+from gmcrm.send.report import RunInfo, SendReport
 from gmcrm_devtools import dms_actions
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.import_helpers import create_leads, fast_client, lead, one_client, run_import

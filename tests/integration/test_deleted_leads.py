@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from gmcrm import lead_log
 from gmcrm.cli import app
-from gmcrm.sending import skip_event
+from gmcrm.send.outbox import skip_event
 from gmcrm_devtools import dms_actions as dms
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.import_helpers import fast_client, one_client, run_import

@@ -13,19 +13,17 @@ import psycopg
 import pytest
 
 from gmcrm import db, dms_catalogues
-from gmcrm.triggers import (
+from gmcrm.catalogue import UnmappedReasonError, load_catalogue, sync_catalogue
+from gmcrm.send.outbox import fetch_outbox_events
+from gmcrm.send.payload import build_event
+from gmcrm.sqlstates import (
     CATALOGUE_NOT_LOADED,
     CLOSE_LOST_WITHOUT_REASON,
     CLOSE_WON_REFUSED,
     DISTRIBUTION_BAD_CONTACTS,
     DISTRIBUTION_BAD_USERS,
     GM_REASON_NOT_IN_LIST,
-    UnmappedReasonError,
-    build_event,
-    fetch_outbox_events,
     is_closing_rule_error,
-    load_catalogue,
-    sync_catalogue,
 )
 from tests.integration.dms_fixtures import DmsWorld, seeded_database
 
@@ -914,6 +912,42 @@ def test_capture_follows_the_catalogue_rows(world: DmsWorld) -> None:
     world.action(contact, "NO_CONTACT")
     world.action(contact, "CONTACT", form_type="PHONE")
     assert world.codes(contact) == ["CNR", "CRE"]
+
+
+# Where a trigger is recorded: lead type, DMS source (``invoice:VEHICLE`` falls back to ``invoice``)
+# and contact-form type, decided by gmcrm.record_trigger from the synced catalogue rows.
+RECORDED_WHERE = [
+    ("VRE", "NEW_VEHICLE", "proposal", "IN_PERSON", True),
+    ("VRE", "NEW_VEHICLE", "contact_action", "IN_PERSON", False),
+    ("VRE", "AFTER_SALES", "contact_action", "IN_PERSON", True),
+    ("VRE", "AFTER_SALES", "contact_action", None, False),  # no form at all
+    ("VRE", "AFTER_SALES", "contact_action", "untyped", False),  # a form with no type
+    ("VRE", "AFTER_SALES", "contact_action", "PHONE", False),
+    ("NFF", "NEW_VEHICLE", "invoice:VEHICLE", None, True),
+    ("NFF", "NEW_VEHICLE", "invoice:SERVICE_ORDER", None, False),
+    ("NFF", "AFTER_SALES", "contact_action", None, True),
+    ("NFF", "AFTER_SALES", "invoice:PARTS", None, False),
+    ("CRE", "PARTS", "parts_counter_service", None, True),
+    ("CRE", "SERVICE", "parts_counter_service", None, False),
+    ("PAP", "USED_VEHICLE", "invoice:VEHICLE", None, True),
+    ("PAP", "USED_VEHICLE", "proposal", None, True),
+    ("TDA", "SERVICE", "test_drive", None, False),
+]
+
+
+@pytest.mark.parametrize(("code", "lead_type", "source", "form", "recorded"), RECORDED_WHERE)
+def test_sources_and_form_types_decide_where_a_trigger_is_recorded(
+    world: DmsWorld, code: str, lead_type: str, source: str, form: str | None, recorded: bool
+) -> None:
+    contact = world.contact(lead_type)
+    form_id = None if form is None else world.form(None if form == "untyped" else form)
+    written = _exec(
+        world,
+        "SELECT gmcrm.record_trigger(%s, %s, %s, 'dms.test', 0, %s)",
+        (code, contact, source, form_id),
+    )
+    assert (written > 0) is recorded
+    assert world.codes(contact) == ([code] if recorded else [])
 
 
 def test_an_empty_catalogue_refuses_lead_activity_loudly(world: DmsWorld) -> None:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from gmcrm import dealerships, dms_catalogues
-from gmcrm.triggers import CLOSE_LOST_WITHOUT_REASON, CLOSE_WON_REFUSED, is_closing_rule_error
+from gmcrm.sqlstates import CLOSE_LOST_WITHOUT_REASON, CLOSE_WON_REFUSED, is_closing_rule_error
 from gmcrm_devtools import dms_actions as dms
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.import_helpers import fast_client

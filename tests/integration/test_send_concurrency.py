@@ -11,7 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from gmcrm.sending import Attempt, RunInfo, Sender, SendReport
+from gmcrm.send.deliver import Sender
+from gmcrm.send.report import Attempt, RunInfo, SendReport
 from gmcrm_devtools import dms_actions as dms
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.import_helpers import create_leads, fast_client, lead, one_client, run_import

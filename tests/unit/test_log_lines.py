@@ -7,7 +7,7 @@ from collections import Counter
 
 from gmcrm.leads.load import LoadResult
 from gmcrm.leads.pipeline import connection_line
-from gmcrm.sending import SendReport
+from gmcrm.send.report import SendReport
 
 #: What Airflow's log viewer shows on one line without wrapping, with its timestamp and logger name.
 LINE_LIMIT = 160

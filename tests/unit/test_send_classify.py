@@ -1,10 +1,10 @@
-"""How one per-record answer of GM's collection upsert is classified (gmcrm.sending.classify)."""
+"""How one per-record answer of GM's collection upsert is classified (gmcrm.send.deliver.classify)."""
 
 from __future__ import annotations
 
 import pytest
 
-from gmcrm.sending import classify
+from gmcrm.send.deliver import classify
 
 
 def _error(code: str, fields: list[str] | None = None) -> dict[str, object]:

@@ -11,26 +11,30 @@ from typing import Any
 import pytest
 import yaml
 
-from gmcrm.gm_mapping import load_mapping
-from gmcrm.triggers import (
+from gmcrm.catalogue import (
+    DEFAULT_FILE,
     EVENT_FIELDS,
     CatalogueError,
     MissingReferenceError,
     NotApplicableError,
-    OutboxEvent,
-    ReasonRef,
-    TradeInRef,
     TriggerCatalogue,
     UnknownTriggerError,
     UnmappedReasonError,
+    load_catalogue,
+    parse_catalogue,
+)
+from gmcrm.catalogue.model import CARRIED_FIELDS
+from gmcrm.gm_mapping import load_mapping
+from gmcrm.send.payload import (
+    FIELD_VALUES,
+    OutboxEvent,
+    ReasonRef,
+    TradeInRef,
     VehicleRef,
     build_event,
     build_record,
     format_event_time,
-    load_catalogue,
-    parse_catalogue,
 )
-from gmcrm.triggers.catalogue import DEFAULT_FILE
 
 VEHICLES = ("NEW_VEHICLE", "USED_VEHICLE")
 ALL = ("NEW_VEHICLE", "USED_VEHICLE", "SERVICE", "PARTS", "AFTER_SALES")
@@ -84,26 +88,14 @@ def test_catalogue_has_every_row_of_triggers_md(cat: TriggerCatalogue) -> None:
     }  # fmt: skip
 
 
+def test_every_carried_field_has_a_value_rule() -> None:
+    # The catalogue's validation (model.CARRIED_FIELDS) and the payload's value rules name the same fields.
+    assert set(CARRIED_FIELDS) == set(FIELD_VALUES)
+
+
 def test_every_logical_field_has_an_api_name() -> None:
     # The builder speaks logical names only; gm_crm.yaml is the one place with API names.
     assert set(EVENT_FIELDS) == set(load_mapping().event_fields)
-
-
-def test_sources_and_form_types_decide_where_a_trigger_is_recorded(cat: TriggerCatalogue) -> None:
-    vre, nff, cre, pap = (cat.trigger(c) for c in ("VRE", "NFF", "CRE", "PAP"))
-    assert vre.applies_to("NEW_VEHICLE", "proposal", "IN_PERSON")
-    assert not vre.applies_to("NEW_VEHICLE", "contact_action", "IN_PERSON")
-    assert vre.applies_to("AFTER_SALES", "contact_action", "IN_PERSON")
-    assert not vre.applies_to("AFTER_SALES", "contact_action", None)  # a form with no type
-    assert not vre.applies_to("AFTER_SALES", "contact_action", "PHONE")
-    assert nff.applies_to("NEW_VEHICLE", "invoice:VEHICLE")
-    assert not nff.applies_to("NEW_VEHICLE", "invoice:SERVICE_ORDER")
-    assert nff.applies_to("AFTER_SALES", "contact_action")
-    assert not nff.applies_to("AFTER_SALES", "invoice:PARTS")
-    assert cre.applies_to("PARTS", "parts_counter_service")
-    assert not cre.applies_to("SERVICE", "parts_counter_service")
-    assert pap.applies_to("USED_VEHICLE", "invoice:VEHICLE") and pap.applies_to("USED_VEHICLE", "proposal")
-    assert not cat.trigger("TDA").applies_to("SERVICE", "test_drive")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from gmcrm.gm_client import GmClient
 from gmcrm.gm_mapping import load_mapping
 from gmcrm.leads import pipeline
 from gmcrm.paths import PROJECT_ROOT
-from gmcrm.sending import RunInfo, Sender
+from gmcrm.send.deliver import Sender
+from gmcrm.send.report import RunInfo
 from gmcrm_devtools import dms_actions as dms
 from gmcrm_sandbox.admin import AdminError
 
@@ -168,7 +169,8 @@ def crash_during_send(case: Case) -> int:
 _DYING_WORKER = """
 import os, signal, sys
 from gmcrm.gm_client import GmClient
-from gmcrm.sending import RunInfo, Sender
+from gmcrm.send.deliver import Sender
+from gmcrm.send.report import RunInfo
 import psycopg
 
 class DiesAfterGmAnswered(Sender):

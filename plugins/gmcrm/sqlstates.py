@@ -1,4 +1,5 @@
-"""SQLSTATEs raised by the DMS rules of migration ``0002.activity``, for callers to recognise.
+"""SQLSTATEs raised by the DMS rules (closing a lead, distribution, the catalogue not loaded), for callers to
+recognise.
 
 psycopg raises them as :class:`psycopg.DatabaseError` (a custom class); compare ``exc.sqlstate``.
 The message says what happened (Portuguese / English); ``exc.diag.message_hint`` says what to do.

@@ -1,4 +1,6 @@
--- Sending trigger events (gmcrm.sending). Named statements; parameters are psycopg named params.
+-- The outbox of GM trigger events (gmcrm.send.outbox): claims, outcomes, requeue, blocking, skip,
+-- cancel, list. Named statements; parameters are psycopg named params. The statuses and their moves:
+-- gmcrm.send.report.OutboxStatus and TRANSITIONS.
 
 -- name: retry_failed
 -- Put FAILED events back in the queue (within the filters) before a run: the backfill path, and
@@ -112,3 +114,40 @@ SET status = CASE t.outcome
 FROM unnest(%(ids)s::bigint[], %(outcomes)s::text[], %(codes)s::text[], %(messages)s::text[])
     AS t(outbox_id, outcome, error_code, error_message)
 WHERE o.id = t.outbox_id AND o.claimed_by = %(worker)s;
+
+-- name: events_with_references
+-- Claimed events with their references as they are now (a reason mapped since the event was recorded
+-- is picked up), in outbox order: what gmcrm.send.payload builds GM's records from.
+SELECT o.id, o.dealer_code, o.lead_id, c.lead_type, o.trigger_code, o.step, o.occurred_at,
+       cf.type AS contact_form_type,
+       r.code AS reason_code, r.description AS reason_description, r.reason_type, r.gm_reason,
+       vm.description AS vehicle_model, vm.version AS vehicle_trim,
+       coalesce(o.vehicle_model_year, vm.model_year) AS vehicle_model_year,
+       o.trade_in, u.name AS salesperson, o.vehicle_model_id
+FROM gmcrm.trigger_outbox o
+LEFT JOIN dms.contact c ON c.id = o.contact_id
+LEFT JOIN dms.contact_form cf ON cf.id = o.contact_form_id
+LEFT JOIN dms.reason r ON r.id = o.reason_id
+LEFT JOIN dms.vehicle_model vm ON vm.id = o.vehicle_model_id
+LEFT JOIN dms.app_user u ON u.id = o.user_id
+WHERE o.id = ANY (%(ids)s::bigint[])
+ORDER BY o.id;
+
+-- name: skip
+-- `gmcrm events skip`: an event never to send (FAILED, BLOCKED, PENDING or RETRY), with why.
+UPDATE gmcrm.trigger_outbox SET status = 'SKIPPED', skipped_reason = %(why)s, claimed_by = NULL,
+    claimed_until = NULL
+WHERE id = %(id)s AND status IN ('FAILED', 'BLOCKED', 'PENDING', 'RETRY');
+
+-- name: list
+-- `gmcrm events list`: the events of one status with their last error (or why they were skipped or
+-- cancelled).
+SELECT id, dealer_code, lead_id, trigger_code, status, attempts, occurred_at,
+       coalesce(CASE status WHEN 'CANCELLED' THEN cancelled_reason WHEN 'SKIPPED' THEN 'skipped: ' || skipped_reason END,
+                coalesce(last_error_code || ': ', '') || coalesce(last_error, '')) AS why
+FROM gmcrm.trigger_outbox
+WHERE status = %(status)s
+  AND (%(dealer_code)s::text IS NULL OR dealer_code = %(dealer_code)s::text)
+  AND (%(lead_id)s::text IS NULL OR lead_id = %(lead_id)s::text)
+ORDER BY id
+LIMIT %(limit)s;
