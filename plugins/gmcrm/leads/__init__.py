@@ -1,5 +1,6 @@
-"""Leads from GM CRM into the DMS: the pure transform (``transform``: ``transform_leads`` for one dealership,
-``transform_many`` / ``transform_group`` for many in one pass); extract, load and the pipeline beside it."""
+"""Leads from GM CRM into the DMS: the pure transform (the ``transform`` package, entry point
+``transform_group``: the leads of one or many dealerships in one pass); extract, load and the pipeline
+beside it."""
 
 from gmcrm.leads.transform import (
     DELETED_COLUMNS,
@@ -10,12 +11,12 @@ from gmcrm.leads.transform import (
     QUARANTINE_COLUMNS,
     ContactSetting,
     DealerContext,
+    GroupResult,
     Reason,
     TransformResult,
     UserRef,
     salesforce_id18,
-    transform_leads,
-    transform_many,
+    transform_group,
 )
 
 __all__ = [
@@ -27,10 +28,10 @@ __all__ = [
     "QUARANTINE_COLUMNS",
     "ContactSetting",
     "DealerContext",
+    "GroupResult",
     "Reason",
     "TransformResult",
     "UserRef",
     "salesforce_id18",
-    "transform_leads",
-    "transform_many",
+    "transform_group",
 ]
