@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from gmcrm.leads.transform.schema import UTC_TIMESTAMP
 
@@ -29,6 +30,8 @@ ObjArray = npt.NDArray[np.object_]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 Digits = npt.NDArray[np.uint8]
+#: A pandas column (``string``, ``Int64``... dtypes), as the output frames hold them.
+StringColumn: TypeAlias = ExtensionArray
 
 
 def missing(value: Any) -> bool:
@@ -263,6 +266,6 @@ def select(conditions: list[BoolArray], choices: list[int], default: int) -> Int
     return np.asarray(np.select(conditions, choices, default), dtype=np.int64)
 
 
-def per_row(values: list[Any], rows: IntArray) -> pd.api.extensions.ExtensionArray:
+def per_row(values: list[Any], rows: IntArray) -> StringColumn:
     """A string array of ``values[rows[i]]``: a small table (one entry per dealership...) spread over rows."""
     return pd.array(values, dtype="string").take(rows)

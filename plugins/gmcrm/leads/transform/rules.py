@@ -35,12 +35,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
-import pandas as pd
-
 from gmcrm.leads.transform import kernels
 from gmcrm.leads.transform.columns import Leads
 from gmcrm.leads.transform.context import Dealers
-from gmcrm.leads.transform.kernels import BoolArray, IntArray, ObjArray
+from gmcrm.leads.transform.kernels import BoolArray, IntArray, ObjArray, StringColumn
 from gmcrm.leads.transform.schema import (
     DESCRIPTION_HEADERS,
     DESCRIPTION_LABELS,
@@ -196,7 +194,7 @@ def description(leads: Leads) -> ObjArray:
     invalid[~has_invalid[rows]] = None
     comment, document = f"\n{labels['comments']}", f"\n{labels['invalid_document']}"
     out[rows] = [
-        f"{b}{comment}{c}" if d is None else f"{b}{comment}{c}{document}{d}" if c is not None else f"{b}{document}{d}"
+        f"{b}{comment + c if c is not None else ''}{document + d if d is not None else ''}"
         for b, c, d in zip(out[rows], comments, invalid, strict=True)
     ]
     return out
@@ -219,7 +217,7 @@ def person_type(leads: Leads) -> IntArray:
     return kernels.select([kind == "CNPJ", kind == "CPF", only_last], [company, person, company], person)
 
 
-def routing(dealers: Dealers, groups: IntArray) -> tuple[pd.api.extensions.ExtensionArray, BoolArray]:
+def routing(dealers: Dealers, groups: IntArray) -> tuple[StringColumn, BoolArray]:
     """Each row's new-contact status (by its dealership's routing), and whether the dealership routes
     directly (the receiving user is then ``assigned_user_id``, else ``distribution_owner_user_id``)."""
     statuses = [ROUTING_TARGET[ctx.routing][0] for ctx in dealers.contexts]
