@@ -3,7 +3,7 @@ fail), each with the ``gmcrm`` command that fixes it: what ``gmcrm dealership ch
 ``gmcrm dealership set --enabled`` refuses on.
 
 The transform's own rules decide what quarantines: :func:`check` runs one made-up lead of each lead
-type through :func:`gmcrm.leads.transform.transform_leads` with the dealership's settings as the import
+type through :func:`gmcrm.leads.transform.transform_group` with the dealership's settings as the import
 reads them (:func:`gmcrm.leads.load.read_contexts`), so a rule is never copied here and a new one is
 found the day it is added. The checks the transform does not make are written once, below (rules
 that only this module has: a receiving user of another dealership, inactive or without a department;
@@ -26,7 +26,7 @@ from psycopg.rows import dict_row
 from gmcrm import dealerships
 from gmcrm.gm_mapping import GmMapping, load_mapping
 from gmcrm.leads.load import read_contexts, records_to_frame
-from gmcrm.leads.transform import LEAD_TYPES, USER_SETTING, DealerContext, Reason, UserRef, transform_leads
+from gmcrm.leads.transform import LEAD_TYPES, USER_SETTING, DealerContext, Reason, UserRef, transform_group
 
 #: The lead type -> `gmcrm dealership set` option of its receiving user.
 USER_OPTION = {t: "--" + c.removesuffix("_user_id").replace("_", "-") + "-user" for t, c in USER_SETTING.items()}
@@ -274,7 +274,8 @@ def _probe(ctx: DealerContext, mapping: GmMapping) -> dict[str, tuple[str, str]]
         )
         records.append(record)
     by_id = {r[api["lead_id"]]: t for r, t in zip(records, LEAD_TYPES, strict=True)}
-    result = transform_leads(records_to_frame(records, mapping), ctx, mapping)
+    frame = records_to_frame(records, mapping)
+    result = transform_group(frame, {ctx.dealer_code: ctx}, mapping).by_dealer()[ctx.dealer_code]
     out: dict[str, tuple[str, str]] = {}
     for row in result.quarantine.itertuples(index=False):
         probed = by_id.get(str(row.lead_id)[:15])

@@ -1,36 +1,4 @@
-"""Leads from GM CRM into the DMS: the pure transform (``transform``: ``transform_leads`` for one dealership,
-``transform_many`` / ``transform_group`` for many in one pass); extract, load and the pipeline beside it."""
-
-from gmcrm.leads.transform import (
-    DELETED_COLUMNS,
-    DESCRIPTION_HEADERS,
-    DESCRIPTION_LABELS,
-    FIELD_LIMITS,
-    LEAD_COLUMNS,
-    QUARANTINE_COLUMNS,
-    ContactSetting,
-    DealerContext,
-    Reason,
-    TransformResult,
-    UserRef,
-    salesforce_id18,
-    transform_leads,
-    transform_many,
-)
-
-__all__ = [
-    "DELETED_COLUMNS",
-    "DESCRIPTION_HEADERS",
-    "DESCRIPTION_LABELS",
-    "FIELD_LIMITS",
-    "LEAD_COLUMNS",
-    "QUARANTINE_COLUMNS",
-    "ContactSetting",
-    "DealerContext",
-    "Reason",
-    "TransformResult",
-    "UserRef",
-    "salesforce_id18",
-    "transform_leads",
-    "transform_many",
-]
+"""Leads from GM CRM into the DMS, one module per step of the flow: ``extract`` (GM -> staging),
+``transform`` (the pure, vectorised rules; its entry point ``transform.transform_group``), ``load``
+(one database call per dealership) and ``pipeline`` (what the import DAG calls); ``stageable``,
+``dealer_codes``, ``failures`` and ``heal`` beside them."""

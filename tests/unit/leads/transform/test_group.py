@@ -1,4 +1,5 @@
-"""transform_many: the leads of many dealerships in one pass, each result what transform_leads gives."""
+"""transform_group: the leads of many dealerships in one pass, each dealership's result (``by_dealer``) what
+the transform gives for its rows alone."""
 
 from __future__ import annotations
 
@@ -19,10 +20,8 @@ from gmcrm.leads.transform import (
     TransformResult,
     UserRef,
     transform_group,
-    transform_leads,
-    transform_many,
 )
-from tests.unit.test_lead_transform import GM_TYPE, LEAD_TYPES, T0, frame, lead
+from tests.unit.leads.transform.test_transform import GM_TYPE, LEAD_TYPES, T0, frame, lead, transform_one
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +104,12 @@ def of_dealer(raw: pd.DataFrame, code: str) -> pd.DataFrame:
     return raw[raw["dealer_code"].str.strip().str.upper() == code]
 
 
-def test_each_result_is_what_transform_leads_gives_for_the_dealers_rows(mapping: GmMapping) -> None:
+def test_each_result_is_what_the_transform_gives_for_the_dealers_rows(mapping: GmMapping) -> None:
     raw = frame(*mixed_rows())
-    results = transform_many(raw, CONTEXTS, mapping)
+    results = transform_group(raw, CONTEXTS, mapping).by_dealer()
     assert list(results) == list(CONTEXTS)
     for code, ctx in CONTEXTS.items():
-        assert_same(results[code], transform_leads(of_dealer(raw, code), ctx, mapping))
+        assert_same(results[code], transform_one(of_dealer(raw, code), ctx, mapping))
     # The sample does exercise what it should.
     assert all(len(results[code].leads) > 20 for code in ("BR0001", "BR0002", "BR0003"))
     assert sum(r.duplicates for r in results.values()) >= 5
@@ -120,10 +119,10 @@ def test_each_result_is_what_transform_leads_gives_for_the_dealers_rows(mapping:
     assert Reason.NO_CONTACT_SETTING in codes
 
 
-def test_transform_group_is_transform_many_kept_whole(mapping: GmMapping) -> None:
+def test_transform_group_is_its_results_by_dealer_kept_whole(mapping: GmMapping) -> None:
     raw = frame(*mixed_rows(seed=7))
     whole = transform_group(raw, CONTEXTS, mapping)
-    results = transform_many(raw, CONTEXTS, mapping)
+    results = transform_group(raw, CONTEXTS, mapping).by_dealer()
     assert whole.codes == tuple(CONTEXTS)
     assert whole.duplicates == {code: r.duplicates for code, r in results.items()}
     for name in ("leads", "quarantine", "deleted"):
@@ -142,9 +141,9 @@ def test_transform_group_is_transform_many_kept_whole(mapping: GmMapping) -> Non
 
 def test_rows_keep_their_input_order_within_a_dealership(mapping: GmMapping) -> None:
     raw = frame(*mixed_rows(seed=2))
-    results = transform_many(raw, CONTEXTS, mapping)
+    results = transform_group(raw, CONTEXTS, mapping).by_dealer()
     for code, ctx in CONTEXTS.items():
-        expected = transform_leads(of_dealer(raw, code), ctx, mapping)
+        expected = transform_one(of_dealer(raw, code), ctx, mapping)
         for name in ("leads", "quarantine", "deleted"):
             pd.testing.assert_frame_equal(getattr(results[code], name), getattr(expected, name))
 
@@ -156,7 +155,7 @@ def test_routing_users_and_settings_per_dealership(mapping: GmMapping) -> None:
         lead(dealer_code="BR0002", lead_type="Service"),
         lead(dealer_code="BR0003", lead_type="New Vehicle"),
     ]
-    results = transform_many(frame(*rows), CONTEXTS, mapping)
+    results = transform_group(frame(*rows), CONTEXTS, mapping).by_dealer()
     first = results["BR0001"].leads.iloc[0]
     assert (first["status"], first["assigned_user_id"], first["department_id"]) == ("IN_QUEUE", 11, 500)
     assert pd.isna(first["distribution_owner_user_id"])
@@ -186,7 +185,7 @@ def test_quarantine_names_the_right_dealership(mapping: GmMapping) -> None:
         lead(dealer_code="BR0003", lead_type="Parts"),
         lead(dealer_code="BR0003", lead_type="Service"),
     ]
-    results = transform_many(frame(*rows), CONTEXTS, mapping)
+    results = transform_group(frame(*rows), CONTEXTS, mapping).by_dealer()
     assert list(results["BR0001"].leads["lead_type"]) == ["PARTS"] and results["BR0001"].quarantine.empty
     held = results["BR0003"].quarantine
     assert list(held["dealer_code"]) == ["BR0003", "BR0003"]
@@ -204,7 +203,7 @@ def test_quarantine_names_the_right_dealership(mapping: GmMapping) -> None:
 
 def test_a_dealership_without_rows_gets_empty_typed_frames(mapping: GmMapping) -> None:
     for raw in (frame(lead(dealer_code="BR0001")), pd.DataFrame(columns=[*LEAD_COLUMNS])):
-        result = transform_many(raw, CONTEXTS, mapping)["BR0004"]
+        result = transform_group(raw, CONTEXTS, mapping).by_dealer()["BR0004"]
         assert result.leads.empty and result.quarantine.empty and result.deleted.empty
         assert result.duplicates == 0
         for got, columns in (
@@ -219,7 +218,7 @@ def test_the_same_lead_in_two_dealerships_is_kept_in_each(mapping: GmMapping) ->
     old = lead(lead_id="006WD0000000500AAA", dealer_code="BR0001", stage="New", modstamp=T0)
     moved = {**old, "dealer_code": "BR0002", "stage": "Assigned", "modstamp": T0 + pd.Timedelta(seconds=1)}
     again = {**old, "comments": "relido", "modstamp": T0 + pd.Timedelta(seconds=2)}
-    results = transform_many(frame(old, moved, again), CONTEXTS, mapping)
+    results = transform_group(frame(old, moved, again), CONTEXTS, mapping).by_dealer()
     assert list(results["BR0001"].leads["lead_comments"]) == ["relido"]
     assert results["BR0001"].duplicates == 1
     assert list(results["BR0002"].leads["gm_stage"]) == ["Assigned"]
@@ -229,34 +228,34 @@ def test_the_same_lead_in_two_dealerships_is_kept_in_each(mapping: GmMapping) ->
 def test_rows_of_an_unknown_dealer_code_are_refused(mapping: GmMapping) -> None:
     raw = frame(lead(dealer_code="BR0001"), lead(dealer_code="BR0099"), lead(dealer_code=" "))
     with pytest.raises(ValueError, match=r"2 lead\(s\) of dealer codes that none of the 4 dealerships has: "):
-        transform_many(raw, CONTEXTS, mapping)
+        transform_group(raw, CONTEXTS, mapping).by_dealer()
     with pytest.raises(ValueError, match="'BR0099', empty"):
-        transform_many(raw, CONTEXTS, mapping)
+        transform_group(raw, CONTEXTS, mapping).by_dealer()
 
 
 def test_with_one_context_other_codes_are_its_mismatches(mapping: GmMapping) -> None:
     raw = frame(lead(dealer_code="BR0001"), lead(dealer_code="BR0099"))
-    result = transform_many(raw, {"BR0001": DIRECT}, mapping)["BR0001"]
+    result = transform_group(raw, {"BR0001": DIRECT}, mapping).by_dealer()["BR0001"]
     assert len(result.leads) == 1
     held = result.quarantine.iloc[0]
     assert (held["reason_code"], held["dealer_code"]) == (Reason.DEALER_MISMATCH, "BR0001")
     assert held["reason"].startswith("Dealer_Code__c is 'BR0099', but the lead was read for dealership BR0001")
-    assert_same(result, transform_leads(raw, DIRECT, mapping))
+    assert_same(result, transform_one(raw, DIRECT, mapping))
 
 
 def test_contexts_are_keyed_by_their_dealer_code(mapping: GmMapping) -> None:
     raw = frame(lead())
     with pytest.raises(ValueError, match="key 'BR9' is not the dealer code"):
-        transform_many(raw, {"BR9": DIRECT}, mapping)
+        transform_group(raw, {"BR9": DIRECT}, mapping).by_dealer()
     with pytest.raises(ValueError, match="differ only in case"):
-        transform_many(raw, {"BR0001": DIRECT, "br0001": DealerContext("br0001", "DIRECT")}, mapping)
-    assert transform_many(raw.iloc[0:0], {}, mapping) == {}
+        transform_group(raw, {"BR0001": DIRECT, "br0001": DealerContext("br0001", "DIRECT")}, mapping).by_dealer()
+    assert transform_group(raw.iloc[0:0], {}, mapping).by_dealer() == {}
 
 
 def test_results_are_independent_and_the_input_unchanged(mapping: GmMapping) -> None:
     raw = frame(*mixed_rows(seed=3, count=60))
     before = raw.copy(deep=True)
-    results = transform_many(raw, CONTEXTS, mapping)
+    results = transform_group(raw, CONTEXTS, mapping).by_dealer()
     pd.testing.assert_frame_equal(raw, before)
     expected = {code: r.leads.copy(deep=True) for code, r in results.items()}
     results["BR0001"].leads.loc[0, "customer_name"] = "changed"
@@ -269,7 +268,10 @@ def test_results_are_independent_and_the_input_unchanged(mapping: GmMapping) -> 
 def test_changing_a_result_never_changes_the_input(mapping: GmMapping) -> None:
     raw = frame(lead(), lead(dealer_code="BR0002"))  # every row loads: nothing is taken, columns pass as they are
     before = raw.copy(deep=True)
-    for result in (transform_leads(raw.iloc[:1], DIRECT, mapping), transform_many(raw, CONTEXTS, mapping)["BR0002"]):
+    for result in (
+        transform_one(raw.iloc[:1], DIRECT, mapping),
+        transform_group(raw, CONTEXTS, mapping).by_dealer()["BR0002"],
+    ):
         result.leads.loc[0, "gm_modstamp"] = T0 - pd.Timedelta(days=1)
         result.leads.loc[0, "gm_created_at"] = T0 - pd.Timedelta(days=1)
         result.leads.loc[0, "email"] = "outro@example.com"

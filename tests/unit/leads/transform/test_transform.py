@@ -9,7 +9,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from gmcrm import normalize
 from gmcrm.gm_mapping import DEFAULT_FILE, GmMapping, load_mapping
 from gmcrm.leads.transform import (
     DELETED_COLUMNS,
@@ -22,12 +21,7 @@ from gmcrm.leads.transform import (
     Reason,
     TransformResult,
     UserRef,
-    _cleaned,
-    _document_keys,
-    _email_keys,
-    _phone_keys,
-    salesforce_id18,
-    transform_leads,
+    transform_group,
 )
 
 T0 = pd.Timestamp("2026-03-02 12:00:00", tz="UTC")
@@ -122,8 +116,13 @@ def frame(*rows: dict[str, Any], typed: bool = True) -> pd.DataFrame:
     return df
 
 
+def transform_one(raw: pd.DataFrame, ctx: DealerContext, mapping: GmMapping) -> TransformResult:
+    """One dealership's result, through the transform's entry point."""
+    return transform_group(raw, {ctx.dealer_code: ctx}, mapping).by_dealer()[ctx.dealer_code]
+
+
 def run(mapping: GmMapping, *rows: dict[str, Any], ctx: DealerContext | None = None) -> TransformResult:
-    return transform_leads(frame(*rows), ctx or context(), mapping)
+    return transform_one(frame(*rows), ctx or context(), mapping)
 
 
 def one(result: TransformResult) -> dict[str, Any]:
@@ -157,7 +156,7 @@ def test_output_columns_and_dtypes(mapping: GmMapping) -> None:
 
 
 def test_empty_input_gives_empty_typed_frames(mapping: GmMapping) -> None:
-    result = transform_leads(pd.DataFrame(columns=[*LEAD_COLUMNS]), context(), mapping)
+    result = transform_one(pd.DataFrame(columns=[*LEAD_COLUMNS]), context(), mapping)
     assert result.leads.empty and result.quarantine.empty and result.deleted.empty
     assert list(result.leads.columns) == list(LEAD_COLUMNS)
     assert str(result.leads["department_id"].dtype) == "Int64"
@@ -166,8 +165,8 @@ def test_empty_input_gives_empty_typed_frames(mapping: GmMapping) -> None:
 
 def test_plain_object_columns_work_too(mapping: GmMapping) -> None:
     row = lead(document="529.982.247-25", comments=float("nan"))
-    typed = transform_leads(frame(row), context(), mapping).leads
-    plain = transform_leads(frame(row, typed=False), context(), mapping).leads
+    typed = transform_one(frame(row), context(), mapping).leads
+    plain = transform_one(frame(row, typed=False), context(), mapping).leads
     pd.testing.assert_frame_equal(typed, plain)
     assert plain["document"].iloc[0] == "52998224725"
     assert pd.isna(plain["lead_comments"].iloc[0])
@@ -175,7 +174,7 @@ def test_plain_object_columns_work_too(mapping: GmMapping) -> None:
 
 def test_missing_optional_columns_read_as_empty(mapping: GmMapping) -> None:
     raw = frame(lead()).drop(columns=["substage", "comments", "trim"])
-    record = one(transform_leads(raw, context(), mapping))
+    record = one(transform_one(raw, context(), mapping))
     assert pd.isna(record["gm_substage"]) and pd.isna(record["lead_comments"])
     assert record["description"].endswith("Produto de interesse: Onix 2025")
 
@@ -377,90 +376,6 @@ def test_phone_keys(mapping: GmMapping, phone: str, key: str | None) -> None:
         assert (None if pd.isna(record[column]) else record[column]) == key
 
 
-def _random_documents(rng: random.Random, count: int) -> list[str | None]:
-    def cpf() -> str:
-        d = [rng.randint(0, 9) for _ in range(9)]
-        for size in (9, 10):
-            d.append(sum(d[i] * (size + 1 - i) for i in range(size)) * 10 % 11 % 10)
-        return "".join(map(str, d))
-
-    def cnpj() -> str:
-        d = [rng.randint(0, 9) for _ in range(12)]
-        for w in ([5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2], [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]):
-            rest = sum(x * y for x, y in zip(d, w, strict=False)) % 11
-            d.append(0 if rest < 2 else 11 - rest)
-        return "".join(map(str, d))
-
-    values: list[str | None] = [
-        None,
-        "",
-        "   ",
-        "abc",
-        "000.000.000-00",
-        "99999999999999",
-        "١٢٣٤٥٦٧٨٩٠١",
-        "5299822\x0072 5",
-    ]
-    for _ in range(count):
-        digits = rng.choice([cpf, cnpj, lambda: "".join(rng.choice("0123456789") for _ in range(rng.randint(8, 16)))])()
-        if rng.random() < 0.3:  # break a digit
-            i = rng.randrange(len(digits))
-            digits = digits[:i] + str((int(digits[i]) + 1) % 10) + digits[i + 1 :]
-        sep = rng.choice(["", ".", "-", " ", "/", "a"])
-        values.append(sep.join([digits[:3], digits[3:6], digits[6:]]) if sep else digits)
-    return values
-
-
-def _random_phones(rng: random.Random, count: int) -> list[str | None]:
-    values: list[str | None] = [None, "", "abc", "+", "0", "55", "5511", "(55) 3222-1234", "Tel: 11 98765-4321 (casa)"]
-    for _ in range(count):
-        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(6, 15)))
-        digits = rng.choice(["", "55", "0", "055", "00"]) + digits
-        fmt = rng.choice(["{}", "+{}", "({}) {}", "{} {}-{}", "{}.{}", "＋{}", "{}\u00a0{}"])
-        parts = [digits[:2], digits[2:7], digits[7:]][: fmt.count("{}")]
-        if fmt.count("{}") == 1:
-            parts = [digits]
-        values.append(fmt.format(*parts))
-    return values
-
-
-def test_vectorised_document_keys_agree_with_normalize() -> None:
-    values = _random_documents(random.Random(7), 3000)
-    keys, kinds, valid = _document_keys(_cleaned(pd.Series(values, dtype=object)))
-    for value, key, kind, ok in zip(values, keys, kinds, valid, strict=True):
-        expected_key, expected_kind = normalize.document_key(value.strip() if value else value)
-        assert (key, kind, ok) == (expected_key, expected_kind and str(expected_kind), expected_key is not None), value
-    assert valid.sum() > 500  # the sample does hold valid numbers
-
-
-def test_vectorised_email_keys_agree_with_normalize() -> None:
-    rng = random.Random(5)
-    alphabet = "ab.@@-_+1 \t\x1cçé\u00a0\u2003X"
-    values: list[str | None] = [None, "", "a@b.c", "@b.com", "a@.com", "a@b.", "a@b..c", "a@.b.c", "a@b.c.", "a@b"]
-    values += ["joão@exemplo.com.br", "Maria.Souza@Example.COM", "a@b@c.com", "a\u00a0b@c.com", "a@b.c\u2003d"]
-
-    def part() -> str:
-        return "" if rng.random() < 0.7 else "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 3)))
-
-    for _ in range(4000):  # local@domain.tld shapes, each piece possibly empty or with junk in it
-        values.append(f"{part()}x{part()}@{part()}y{rng.choice(['.', '', '..'])}{part()}z{part()}")
-    keys, valid = _email_keys(_cleaned(pd.Series(values, dtype=object)))
-    for value, key, ok in zip(values, keys, valid, strict=True):
-        cleaned = value.strip() if value else None
-        expected = normalize.email_key(cleaned) if normalize.email_valid(cleaned) else None
-        assert (key, ok) == (expected, expected is not None), repr(value)
-    assert 300 < valid.sum() < len(values) - 300
-
-
-def test_vectorised_phone_keys_agree_with_normalize() -> None:
-    values = _random_phones(random.Random(11), 3000)
-    keys, valid = _phone_keys(_cleaned(pd.Series(values, dtype=object)))
-    for value, key, ok in zip(values, keys, valid, strict=True):
-        expected = normalize.phone_key(value) if normalize.phone_valid(value) else None
-        assert (key, ok) == (expected, expected is not None), value
-    assert valid.sum() > 300
-
-
 # ---------------------------------------------------------------------------------------------
 # Quarantine
 
@@ -560,12 +475,6 @@ def test_15_character_lead_id_becomes_18(mapping: GmMapping) -> None:
     assert one(run(mapping, lead(lead_id=" 006WD00000H4eBa ")))["lead_id"] == "006WD00000H4eBaYAJ"
 
 
-def test_salesforce_id18() -> None:
-    assert salesforce_id18("006WD00000H4eBa") == "006WD00000H4eBaYAJ"  # the manual's example
-    assert salesforce_id18("006WD00000H4eBaYAJ") == "006WD00000H4eBaYAJ"
-    assert salesforce_id18("001000000000000") == "001000000000000AAA"
-
-
 @pytest.mark.parametrize(
     ("lead_type", "option"),
     [
@@ -655,7 +564,7 @@ def quarantined_row(result: TransformResult, lead_id: str) -> dict[str, Any]:
 
 def test_quarantine_without_raw_record_builds_one(mapping: GmMapping) -> None:
     raw = frame(lead(lead_type="Boat")).drop(columns=["raw_record"])
-    record = transform_leads(raw, context(), mapping).quarantine.iloc[0].to_dict()
+    record = transform_one(raw, context(), mapping).quarantine.iloc[0].to_dict()
     assert record["raw_record"]["Lead_Type__c"] == "Boat"
     assert record["raw_record"]["SystemModstamp"] == T0.isoformat()
     assert record["raw_record"]["IsDeleted"] is False
@@ -722,7 +631,7 @@ def test_deletion_is_decided_by_the_newest_row(mapping: GmMapping) -> None:
 def test_is_deleted_missing_means_not_deleted(mapping: GmMapping) -> None:
     raw = frame(lead(), typed=False)
     raw["is_deleted"] = [None]
-    assert len(transform_leads(raw, context(), mapping).leads) == 1
+    assert len(transform_one(raw, context(), mapping).leads) == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -785,7 +694,7 @@ def test_context_is_validated_and_frozen() -> None:
 def test_transform_does_not_change_its_input(mapping: GmMapping) -> None:
     raw = frame(lead(document="123"), lead(lead_type="Boat"), lead(is_deleted=True))
     before = raw.copy(deep=True)
-    transform_leads(raw, context(), mapping)
+    transform_one(raw, context(), mapping)
     pd.testing.assert_frame_equal(raw, before)
 
 
@@ -814,7 +723,7 @@ def test_many_rows_consistent_with_row_by_row(mapping: GmMapping) -> None:
     kept = frame(*rows).reset_index()
     kept = kept.sort_values(["modstamp", "index"], kind="stable").drop_duplicates("lead_id", keep="last")
     for row in kept.to_dict("records"):
-        single = transform_leads(frame({k: v for k, v in row.items() if k != "index"}), context(), mapping)
+        single = transform_one(frame({k: v for k, v in row.items() if k != "index"}), context(), mapping)
         if row["lead_id"] in by_id:
             expected = single.leads.iloc[0].to_dict()
             got = by_id[row["lead_id"]]
