@@ -28,6 +28,9 @@ from gmcrm.leads.transform import (
     transform_group,
 )
 from gmcrm.logs import get_logger
+from gmcrm.paths import named_queries
+
+_SQL = named_queries("import")
 
 log = get_logger(__name__)
 
@@ -110,17 +113,15 @@ def read_contexts(conn: psycopg.Connection[Any], dealer_codes: list[str]) -> dic
     """The routing, receiving users and contact settings of many dealerships, in three queries."""
     with conn.cursor(row_factory=dict_row) as cur:
         dealerships = cur.execute(
-            "SELECT dealer_code, routing, traffic_origin, vehicles_user_id, parts_user_id, service_user_id, "
-            "after_sales_user_id FROM gmcrm.dealership WHERE dealer_code = ANY(%s)",
+            _SQL["dealership_contexts"],
             (dealer_codes,),
         ).fetchall()
         settings = cur.execute(
-            "SELECT dealer_code, lead_type, contact_type, contact_subtype, department_id FROM gmcrm.contact_setting "
-            "WHERE dealer_code = ANY(%s)",
+            _SQL["contact_settings"],
             (dealer_codes,),
         ).fetchall()
     user_ids = sorted({v for d in dealerships for k, v in d.items() if k.endswith("_user_id") and v is not None})
-    departments = dict(conn.execute("SELECT id, department_id FROM dms.app_user WHERE id = ANY(%s)", (user_ids,)))
+    departments = dict(conn.execute(_SQL["user_departments"], (user_ids,)))
     by_dealer: dict[str, list[dict[str, Any]]] = {}
     for row in settings:
         by_dealer.setdefault(row["dealer_code"], []).append(row)
@@ -139,8 +140,7 @@ def read_staging(
     texts = [
         r[0]
         for r in conn.execute(
-            "SELECT record::text FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = ANY(%s) "
-            "ORDER BY dealer_code, gm_modstamp",
+            _SQL["staged_records"],
             (run_id, dealer_codes),
         )
     ]
@@ -197,8 +197,7 @@ def _copy(
 def _column_types(conn: psycopg.Connection[Any], table: str, columns: list[str]) -> list[str]:
     types = dict(
         conn.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            _SQL["column_types"],
             (table,),
         ).fetchall()
     )
@@ -243,12 +242,7 @@ def check_staged(
     (complete, loaded by an earlier try of this run, refused). The watermark candidate of a batch is
     only true of the records the extract staged; a load of fewer would skip the missing ones for good."""
     rows = conn.execute(
-        "SELECT d.code, b.records, coalesce(s.n, 0), g.finished_at >= b.extracted_at "
-        "FROM unnest(%s::text[]) AS d(code) "
-        "LEFT JOIN gmcrm.import_batch b ON b.run_id = %s AND b.dealer_code = d.code "
-        "LEFT JOIN (SELECT dealer_code, count(*) AS n FROM gmcrm.lead_staging "
-        "           WHERE run_id = %s AND dealer_code = ANY(%s) GROUP BY dealer_code) s ON s.dealer_code = d.code "
-        "LEFT JOIN gmcrm.import_log g ON g.run_id = %s AND g.dealer_code = d.code",
+        _SQL["check_staged"],
         (dealer_codes, run_id, run_id, dealer_codes, run_id),
     ).fetchall()
     complete: list[str] = []
@@ -346,7 +340,7 @@ def load_dealer(conn: psycopg.Connection[Any], dealer_code: str, run_id: str) ->
     conn.autocommit = True  # refused (ProgrammingError) inside a transaction
     try:
         with conn.cursor(row_factory=dict_row) as cur:
-            row = cur.execute("SELECT * FROM gmcrm.load_dealer(%s, %s)", (run_id, dealer_code)).fetchone()
+            row = cur.execute(_SQL["load_dealer"], (run_id, dealer_code)).fetchone()
     finally:
         conn.autocommit = autocommit
     assert row is not None
