@@ -149,3 +149,23 @@ FROM gmcrm.import_log WHERE run_id = %s
 SELECT f.dealer_code, count(*) FROM gmcrm.import_failure f
 WHERE f.dealer_code = ANY(%s) AND f.failed_at > coalesce((SELECT max(g.finished_at) FROM gmcrm.import_log g WHERE g.dealer_code = f.dealer_code), '-infinity')
 GROUP BY 1
+
+-- name: reset_temp_tables
+-- The session's temporary tables that gmcrm.load_dealer reads (rows of 0003's types), made once per
+-- session and emptied for each group.
+CREATE TEMP TABLE IF NOT EXISTS gmcrm_lead_rows OF gmcrm.lead_row;
+CREATE INDEX IF NOT EXISTS gmcrm_lead_rows_dealer_idx ON pg_temp.gmcrm_lead_rows (dealer_code);
+DELETE FROM pg_temp.gmcrm_lead_rows;
+CREATE TEMP TABLE IF NOT EXISTS gmcrm_quarantine_rows OF gmcrm.quarantine_row;
+CREATE INDEX IF NOT EXISTS gmcrm_quarantine_rows_dealer_idx ON pg_temp.gmcrm_quarantine_rows (dealer_code);
+DELETE FROM pg_temp.gmcrm_quarantine_rows;
+CREATE TEMP TABLE IF NOT EXISTS gmcrm_deleted_rows OF gmcrm.deleted_row;
+CREATE INDEX IF NOT EXISTS gmcrm_deleted_rows_dealer_idx ON pg_temp.gmcrm_deleted_rows (dealer_code);
+DELETE FROM pg_temp.gmcrm_deleted_rows;
+
+-- name: analyze_temp_tables
+-- Real row counts and the dealer_code distribution (index probes, not hash scans); the other
+-- columns' statistics are never used and cost more than the rest of the step.
+ANALYZE pg_temp.gmcrm_lead_rows (dealer_code);
+ANALYZE pg_temp.gmcrm_quarantine_rows (dealer_code);
+ANALYZE pg_temp.gmcrm_deleted_rows (dealer_code);

@@ -204,19 +204,10 @@ def _column_types(conn: psycopg.Connection[Any], table: str, columns: list[str])
     return [types[c] for c in columns]
 
 
-TEMP_TABLES = {
-    "gmcrm_lead_rows": "gmcrm.lead_row",
-    "gmcrm_quarantine_rows": "gmcrm.quarantine_row",
-    "gmcrm_deleted_rows": "gmcrm.deleted_row",
-}
-
-
 def _reset_temp_tables(conn: psycopg.Connection[Any]) -> None:
-    """The session's temporary tables the load function reads (no WAL; gone with the connection)."""
-    for table, row_type in TEMP_TABLES.items():
-        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} OF {row_type}")
-        conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_dealer_idx ON pg_temp.{table} (dealer_code)")
-        conn.execute(f"DELETE FROM pg_temp.{table}")
+    """The session's temporary tables the load function reads (no WAL; gone with the connection):
+    gmcrm_lead_rows, gmcrm_quarantine_rows and gmcrm_deleted_rows, made and emptied in one round trip."""
+    conn.execute(_SQL["reset_temp_tables"])
 
 
 def _whole(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -320,10 +311,7 @@ def prepare_group(
         _copy(conn, "pg_temp.gmcrm_quarantine_rows", ["dealer_code", *QUARANTINE_JSON_COLUMNS], q)
         deleted = _whole([part.deleted for part in parts])
         _copy(conn, "pg_temp.gmcrm_deleted_rows", ["dealer_code", "lead_id", "gm_modstamp"], deleted)
-        for table in TEMP_TABLES:
-            # Real row counts and the dealer_code distribution (index probes, not hash scans); the
-            # other columns' statistics are never used and cost more than the rest of the step.
-            conn.execute(f"ANALYZE pg_temp.{table} (dealer_code)")
+        conn.execute(_SQL["analyze_temp_tables"])
     conn.commit()
     return PreparedGroup(ready, failed, time.perf_counter() - started, loaded_before)
 
