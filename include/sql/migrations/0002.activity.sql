@@ -218,14 +218,5 @@ CREATE TABLE dms.service_appointment (
 CREATE INDEX service_appointment_contact_idx ON dms.service_appointment (contact_id);
 
 -- ---------------------------------------------------------------------------------------------
--- Recording a trigger.
-
--- ---------------------------------------------------------------------------------------------
--- Closing rules (triggers.md "Closing a lead"). They apply to contacts of live GM leads: that is
--- what keeps the lead from being closed in the DMS while it stays open at GM.
-
--- ---------------------------------------------------------------------------------------------
--- Capture triggers: DMS change -> outbox rows, in the same transaction. Which DMS action records
--- which code is decided here (triggers.md, column "DMS action"); whether it applies to the
--- contact's lead type, how many steps it has and everything GM sees comes from the catalogue.
-
+-- What acts on these tables is in include/sql/routines/: recording a trigger (20), the closing rules
+-- (24, 31-34), the capture triggers (40-47) and distribution (50-51).

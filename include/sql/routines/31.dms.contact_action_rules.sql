@@ -1,3 +1,5 @@
+-- Closing rules (triggers.md "Closing a lead"; also 24 and 32-34). They apply to contacts of live GM
+-- leads: that is what keeps the lead from being closed in the DMS while it stays open at GM.
 CREATE OR REPLACE FUNCTION dms.contact_action_rules() RETURNS trigger
     LANGUAGE plpgsql
     AS $$

@@ -1,3 +1,6 @@
+-- Capture triggers (40-47): DMS change -> outbox rows, in the same transaction. Which DMS action
+-- records which code is decided here (triggers.md, column "DMS action"); whether it applies to the
+-- contact's lead type, how many steps it has and everything GM sees comes from the catalogue.
 -- Providências: CRE (+ VRE in person, after sales), CNR, NFF (after sales won), VPE.
 CREATE OR REPLACE FUNCTION dms.capture_contact_action() RETURNS trigger
     LANGUAGE plpgsql
