@@ -13,6 +13,9 @@ from gmcrm import onboarding
 from gmcrm.cli import DmsUrl, _connect, _echo, app, dealer_app
 from gmcrm.leads.transform import LEAD_TYPES
 from gmcrm.normalize import mask_text
+from gmcrm.paths import named_queries
+
+_SQL = named_queries("onboarding")
 
 # Importing Airflow (the GM connection look-up of `dealership check` and `set --enabled`) configures the
 # root logger; pgserver then logs its stopping of the embedded PostgreSQL at exit, a dozen lines after
@@ -40,8 +43,7 @@ def users_list(dealer_code: DealerCode, dms_url: DmsUrl = None) -> None:
     """Login, name, department and whether active, of every DMS user of the dealership."""
     with _connect(dms_url) as conn:
         rows = conn.execute(
-            "SELECT u.login, u.name, coalesce(d.code, '-'), u.active FROM dms.app_user u "
-            "LEFT JOIN dms.department d ON d.id = u.department_id WHERE u.dealer_code = %s ORDER BY u.login",
+            _SQL["users_list"],
             (dealer_code,),
         ).fetchall()
     if not rows:
@@ -57,9 +59,7 @@ def departments_list(dealer_code: DealerCode, dms_url: DmsUrl = None) -> None:
     """Code, name and number of active users of every DMS department of the dealership."""
     with _connect(dms_url) as conn:
         rows = conn.execute(
-            "SELECT d.code, d.name, count(u.id) FILTER (WHERE u.active) FROM dms.department d "
-            "LEFT JOIN dms.app_user u ON u.department_id = d.id WHERE d.dealer_code = %s "
-            "GROUP BY d.code, d.name ORDER BY d.code",
+            _SQL["departments_list"],
             (dealer_code,),
         ).fetchall()
     if not rows:
@@ -78,15 +78,11 @@ def settings_list(dealer_code: DealerCode, dms_url: DmsUrl = None) -> None:
         rows = dict(
             (r[0], r[1:])
             for r in conn.execute(
-                "SELECT s.lead_type, s.contact_type, s.contact_subtype, coalesce(d.code, '-') "
-                "FROM gmcrm.contact_setting s LEFT JOIN dms.department d ON d.id = s.department_id "
-                "WHERE s.dealer_code = %s",
+                _SQL["settings_list"],
                 (dealer_code,),
             )
         )
-        origin = conn.execute(
-            "SELECT traffic_origin FROM gmcrm.dealership WHERE dealer_code = %s", (dealer_code,)
-        ).fetchone()
+        origin = conn.execute(_SQL["dealership_traffic_origin"], (dealer_code,)).fetchone()
         cat = onboarding.read_catalogues(conn, dealer_code)
     if origin is None:
         _echo(f"{dealer_code} is not a gmcrm dealership yet: gmcrm dealership set {dealer_code} --name NAME")
@@ -128,7 +124,7 @@ def settings_set(
     if lead_type is None and traffic_origin is None:
         raise typer.BadParameter("give --lead-type with its settings, or --traffic-origin")
     with _connect(dms_url) as conn:
-        exists = conn.execute("SELECT 1 FROM gmcrm.dealership WHERE dealer_code = %s", (dealer_code,)).fetchone()
+        exists = conn.execute(_SQL["dealership_exists"], (dealer_code,)).fetchone()
         if exists is None:
             raise typer.BadParameter(
                 f"{dealer_code} is not a gmcrm dealership: add it first with gmcrm dealership set {dealer_code} "
@@ -142,9 +138,7 @@ def settings_set(
             error = onboarding.traffic_origin_error(cat, dealer_code, traffic_origin)
             if error:
                 raise typer.BadParameter(error)
-            conn.execute(
-                "UPDATE gmcrm.dealership SET traffic_origin = %s WHERE dealer_code = %s", (traffic_origin, dealer_code)
-            )
+            conn.execute(_SQL["set_traffic_origin"], (traffic_origin, dealer_code))
             said.append(f"traffic origin {traffic_origin}")
     _echo(f"{dealer_code}: {'; '.join(said)} saved; see what is left: gmcrm dealership check {dealer_code}")
 
@@ -159,7 +153,7 @@ def _save_setting(
     department: str | None,
 ) -> str:
     row = conn.execute(
-        "SELECT contact_type, contact_subtype FROM gmcrm.contact_setting WHERE dealer_code = %s AND lead_type = %s",
+        _SQL["contact_setting"],
         (dealer_code, lead_type),
     ).fetchone()
     # A change of one part keeps the others; a new lead type needs both type and subtype.
@@ -172,10 +166,7 @@ def _save_setting(
         raise typer.BadParameter("; ".join(errors))
     department_id = cat.departments[department] if department else None
     conn.execute(
-        "INSERT INTO gmcrm.contact_setting AS s (dealer_code, lead_type, contact_type, contact_subtype, department_id) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (dealer_code, lead_type) DO UPDATE SET "
-        "contact_type = EXCLUDED.contact_type, contact_subtype = EXCLUDED.contact_subtype, "
-        "department_id = coalesce(EXCLUDED.department_id, s.department_id)",
+        _SQL["save_contact_setting"],
         (dealer_code, lead_type, ctype, subtype, department_id),
     )
     return f"{lead_type} {ctype}/{subtype}" + (f" department {department}" if department else "")

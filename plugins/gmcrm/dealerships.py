@@ -14,7 +14,9 @@ import psycopg
 import yaml
 from psycopg.rows import class_row
 
-from gmcrm.paths import PACKAGE_DIR
+from gmcrm.paths import PACKAGE_DIR, named_queries
+
+_SQL = named_queries("onboarding")
 
 DEMO_FILE = PACKAGE_DIR / "config" / "demo_dealerships.yaml"
 LEAD_TYPES = ("NEW_VEHICLE", "USED_VEHICLE", "SERVICE", "PARTS", "AFTER_SALES")
@@ -50,15 +52,9 @@ class Dealership:
 def list_dealerships(
     conn: psycopg.Connection[Any], dealer_codes: list[str] | None = None, enabled_only: bool = False
 ) -> list[Dealership]:
-    query = "SELECT " + ", ".join(Dealership.__dataclass_fields__) + " FROM gmcrm.dealership WHERE true"
-    params: list[Any] = []
-    if dealer_codes:
-        query += " AND dealer_code = ANY(%s)"
-        params.append(list(dealer_codes))
-    if enabled_only:
-        query += " AND integration_enabled"
+    params = {"codes": list(dealer_codes) if dealer_codes else None, "enabled_only": enabled_only}
     with conn.cursor(row_factory=class_row(Dealership)) as cur:
-        return cur.execute(query + " ORDER BY dealer_code", params).fetchall()
+        return cur.execute(_SQL["list_dealerships"], params).fetchall()
 
 
 def upsert_dealership(conn: psycopg.Connection[Any], dealer_code: str, **fields: Any) -> None:
@@ -110,9 +106,7 @@ def check_gm_connection(conn_id: str) -> None:
 
 
 def user_id(conn: psycopg.Connection[Any], dealer_code: str, login: str) -> int:
-    row = conn.execute(
-        "SELECT id FROM dms.app_user WHERE dealer_code = %s AND login = %s", (dealer_code, login)
-    ).fetchone()
+    row = conn.execute(_SQL["user_id"], (dealer_code, login)).fetchone()
     if row is None:
         raise ValueError(f"no user {login!r} at dealership {dealer_code}: {known_logins(conn, dealer_code)}")
     return int(row[0])
@@ -121,10 +115,7 @@ def user_id(conn: psycopg.Connection[Any], dealer_code: str, login: str) -> int:
 def known_logins(conn: psycopg.Connection[Any], dealer_code: str, shown: int = 12) -> str:
     """What a person can pick from, in words: the dealership's logins (users are DMS data, created by
     the dealership's staff in the DMS; gmcrm only points at them)."""
-    logins = [
-        r[0]
-        for r in conn.execute("SELECT login FROM dms.app_user WHERE dealer_code = %s ORDER BY login", (dealer_code,))
-    ]
+    logins = [r[0] for r in conn.execute(_SQL["known_logins"], (dealer_code,))]
     if not logins:
         return f"the DMS has no users for {dealer_code} yet (they are created in the DMS, not by gmcrm)"
     more = f" and {len(logins) - shown} more" if len(logins) > shown else ""

@@ -27,6 +27,9 @@ from gmcrm import dealerships
 from gmcrm.gm_mapping import GmMapping, load_mapping
 from gmcrm.leads.load import read_contexts, records_to_frame
 from gmcrm.leads.transform import LEAD_TYPES, USER_SETTING, DealerContext, Reason, UserRef, transform_group
+from gmcrm.paths import named_queries
+
+_SQL = named_queries("onboarding")
 
 #: The lead type -> `gmcrm dealership set` option of its receiving user.
 USER_OPTION = {t: "--" + c.removesuffix("_user_id").replace("_", "-") + "-user" for t, c in USER_SETTING.items()}
@@ -104,25 +107,15 @@ class Report:
 
 
 def read_catalogues(conn: psycopg.Connection[Any], dealer_code: str) -> Catalogues:
-    types: dict[str, list[str]] = {
-        r[0]: []
-        for r in conn.execute(
-            "SELECT code FROM dms.contact_type WHERE dealer_code = %s AND active ORDER BY code", (dealer_code,)
-        )
-    }
+    types: dict[str, list[str]] = {r[0]: [] for r in conn.execute(_SQL["contact_types"], (dealer_code,))}
     for ctype, code in conn.execute(
-        "SELECT contact_type, code FROM dms.contact_subtype WHERE dealer_code = %s AND active ORDER BY code",
+        _SQL["contact_subtypes"],
         (dealer_code,),
     ):
         if ctype in types:
             types[ctype].append(code)
-    origins = tuple(
-        r[0]
-        for r in conn.execute(
-            "SELECT code FROM dms.traffic_origin WHERE dealer_code = %s AND active ORDER BY code", (dealer_code,)
-        )
-    )
-    departments = dict(conn.execute("SELECT code, id FROM dms.department WHERE dealer_code = %s", (dealer_code,)))
+    origins = tuple(r[0] for r in conn.execute(_SQL["traffic_origins"], (dealer_code,)))
+    departments = dict(conn.execute(_SQL["department_ids"], (dealer_code,)))
     return Catalogues({k: tuple(v) for k, v in types.items()}, origins, departments)
 
 
@@ -187,43 +180,33 @@ def read_state(conn: psycopg.Connection[Any], dealer_code: str) -> DealerState:
     found = dealerships.list_dealerships(conn, [dealer_code])
     dealership = found[0] if found else None
     cat = read_catalogues(conn, dealer_code)
-    has_users = conn.execute("SELECT EXISTS (SELECT 1 FROM dms.app_user WHERE dealer_code = %s)", (dealer_code,))
+    has_users = conn.execute(_SQL["has_dms_users"], (dealer_code,))
     has_dms_users = bool(has_users.fetchone()[0])  # type: ignore[index]
     if dealership is None:
         return DealerState(dealer_code, None, None, {}, {}, cat, {}, has_dms_users=has_dms_users)
     context = read_contexts(conn, [dealer_code])[dealer_code]
     ids = [getattr(dealership, c) for c in sorted(set(USER_SETTING.values())) if getattr(dealership, c) is not None]
-    users = {
-        r[0]: User(*r)
-        for r in conn.execute(
-            "SELECT id, dealer_code, login, active, department_id FROM dms.app_user WHERE id = ANY(%s)", (ids,)
-        )
-    }
+    users = {r[0]: User(*r) for r in conn.execute(_SQL["users_by_id"], (ids,))}
     with conn.cursor(row_factory=dict_row) as cur:
         settings = {
             r["lead_type"]: r
             for r in cur.execute(
-                "SELECT lead_type, contact_type, contact_subtype, department_id FROM gmcrm.contact_setting "
-                "WHERE dealer_code = %s",
+                _SQL["dealer_contact_settings"],
                 (dealer_code,),
             )
         }
     department_ids = [s["department_id"] for s in settings.values() if s["department_id"] is not None]
     department_ids += [u.department_id for u in users.values() if u.department_id is not None]
-    department_dealer = dict(
-        conn.execute("SELECT id, dealer_code FROM dms.department WHERE id = ANY(%s)", (department_ids,))
-    )
+    department_dealer = dict(conn.execute(_SQL["department_dealers"], (department_ids,)))
     same = dict(
         conn.execute(
-            "SELECT dealer_code, last_integration_at FROM gmcrm.dealership WHERE gm_conn_id = %s "
-            "AND dealer_code <> %s AND last_integration_at IS NOT NULL",
+            _SQL["same_connection_dealerships"],
             (dealership.gm_conn_id, dealer_code),
         )
     )
     quarantined_now = dict(
         conn.execute(
-            "SELECT reason_code, count(*) FROM gmcrm.lead_quarantine WHERE dealer_code = %s AND resolved_at IS NULL "
-            "GROUP BY reason_code ORDER BY 2 DESC, 1",
+            _SQL["quarantined_now"],
             (dealer_code,),
         )
     )

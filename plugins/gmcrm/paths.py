@@ -11,6 +11,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = Path(os.environ.get("GMCRM_PROJECT_ROOT", PACKAGE_DIR.parents[1]))
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
+# SQL functions and triggers, one file each, applied after the migrations by every upgrade.
+ROUTINES_DIR = SQL_DIR / "routines"
 QUERIES_DIR = SQL_DIR / "queries"
 STATE_DIR = Path(os.environ.get("GMCRM_HOME", PROJECT_ROOT / ".gmcrm"))
 

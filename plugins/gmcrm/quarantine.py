@@ -18,6 +18,9 @@ from psycopg.rows import class_row
 from gmcrm.leads.heal import SETTINGS_REASONS
 from gmcrm.leads.stageable import UNREADABLE_DATE, UNSTAGEABLE
 from gmcrm.leads.transform import Reason
+from gmcrm.paths import named_queries
+
+_SQL = named_queries("quarantine")
 
 #: Every reason code a quarantined lead can have: the transform's, in priority order, then the extract's.
 REASON_CODES: Final = (*(str(r) for r in Reason), UNREADABLE_DATE, UNSTAGEABLE)
@@ -49,13 +52,6 @@ def reason_code(value: str) -> str:
     return code
 
 
-_WHERE = (
-    "q.resolved_at IS NULL AND (%(dealer)s::text IS NULL OR upper(q.dealer_code) = upper(%(dealer)s::text)) "
-    "AND (%(reason)s::text IS NULL OR q.reason_code = %(reason)s::text) "
-    "AND (%(lead)s::text IS NULL OR q.lead_id = %(lead)s::text)"
-)
-
-
 def _params(dealer_code: str | None, reason: str | None, lead_id: str | None) -> dict[str, Any]:
     return {"dealer": dealer_code, "reason": reason, "lead": lead_id}
 
@@ -70,9 +66,7 @@ def open_leads(
     """Quarantined leads, oldest first (those waiting longest)."""
     with conn.cursor(row_factory=class_row(QuarantinedLead)) as cur:
         return cur.execute(
-            "SELECT q.dealer_code, q.lead_id, q.reason_code, q.reason, q.first_seen_at, q.last_seen_at, "
-            f"q.times_seen, q.retry_requested_at, q.retried_at FROM gmcrm.lead_quarantine q WHERE {_WHERE} "
-            "ORDER BY q.dealer_code, q.first_seen_at, q.lead_id LIMIT %(limit)s",
+            _SQL["open_leads"],
             {**_params(dealer_code, reason, lead_id), "limit": limit},
         ).fetchall()
 
@@ -80,8 +74,7 @@ def open_leads(
 def counts(conn: psycopg.Connection[Any], dealer_code: str | None = None, reason: str | None = None) -> dict[str, int]:
     """Quarantined leads by reason code (most first)."""
     rows = conn.execute(
-        f"SELECT q.reason_code, count(*) FROM gmcrm.lead_quarantine q WHERE {_WHERE} "
-        "GROUP BY q.reason_code ORDER BY count(*) DESC, q.reason_code",
+        _SQL["counts"],
         _params(dealer_code, reason, None),
     ).fetchall()
     return {code: int(n) for code, n in rows}
@@ -103,15 +96,14 @@ def request_retry(
     """Mark the quarantined leads that match (all of them when nothing is given) to be tried again,
     from their stored GM record, by the next import run."""
     rows = conn.execute(
-        f"UPDATE gmcrm.lead_quarantine q SET retry_requested_at = now() WHERE {_WHERE} RETURNING q.dealer_code",
+        _SQL["request_retry"],
         _params(dealer_code, reason, lead_id),
     ).fetchall()
     codes = sorted({code for (code,) in rows if code is not None})
     disabled = [
         code
         for (code,) in conn.execute(
-            "SELECT dealer_code FROM gmcrm.dealership WHERE dealer_code = ANY(%s) AND NOT integration_enabled "
-            "ORDER BY dealer_code",
+            _SQL["disabled_dealerships"],
             (codes,),
         )
     ]

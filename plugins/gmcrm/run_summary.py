@@ -28,6 +28,9 @@ from gmcrm.alerts import alert, import_failures_text
 from gmcrm.leads.failures import ImportFailure, run_failures
 from gmcrm.logs import get_logger
 from gmcrm.normalize import mask_text
+from gmcrm.paths import named_queries
+
+_SQL = named_queries("import")
 
 log = get_logger(__name__)
 
@@ -102,10 +105,7 @@ def import_summary(
 ) -> ImportRunSummary:
     with conn.transaction():
         row = conn.execute(
-            "SELECT count(*), coalesce(sum(leads_read), 0), coalesce(sum(contacts_created), 0), "
-            "coalesce(sum(contacts_updated), 0), coalesce(sum(quarantined), 0), coalesce(sum(events_recorded), 0), "
-            "coalesce(array_agg(dealer_code ORDER BY dealer_code) FILTER (WHERE events_recorded > 0), '{}') "
-            "FROM gmcrm.import_log WHERE run_id = %s",
+            _SQL["import_summary"],
             (run_id,),
         ).fetchone()
         failures = run_failures(conn, run_id)
@@ -129,10 +129,7 @@ def failure_streaks(conn: psycopg.Connection[Any], dealer_codes: list[str]) -> d
     """For each dealership, in how many runs in a row its import has failed (since it last loaded)."""
     with conn.transaction():
         found = conn.execute(
-            "SELECT f.dealer_code, count(*) FROM gmcrm.import_failure f "
-            "WHERE f.dealer_code = ANY(%s) AND f.failed_at > coalesce("
-            "(SELECT max(g.finished_at) FROM gmcrm.import_log g WHERE g.dealer_code = f.dealer_code), '-infinity') "
-            "GROUP BY 1",
+            _SQL["failure_streaks"],
             (dealer_codes,),
         ).fetchall()
     return {code: int(n) for code, n in found}

@@ -14,6 +14,13 @@ THIS = "0010.lead-end"
 
 
 def _migrate(url: str, *, upto: str | None = None, rollback: str | None = None) -> None:
+    """``gmcrm db upgrade``, or the migrations before ``upto`` (with the routines the schema needs:
+    the key functions of dms.customer's generated columns), or the rollback of one migration."""
+    if upto is None and rollback is None:
+        migrate.upgrade(url)
+        return
+    if upto is not None:
+        migrate.apply_routines(url, schema_only=True)
     backend = get_backend(migrate._yoyo_url(url))
     try:
         migrations = read_migrations(str(MIGRATIONS_DIR))
@@ -21,7 +28,7 @@ def _migrate(url: str, *, upto: str | None = None, rollback: str | None = None) 
             if rollback:
                 backend.rollback_migrations(backend.to_rollback(migrations.filter(lambda m: m.id == rollback)))
             else:
-                backend.apply_migrations(backend.to_apply(migrations.filter(lambda m: upto is None or m.id < upto)))
+                backend.apply_migrations(backend.to_apply(migrations.filter(lambda m: m.id < str(upto))))
     finally:
         backend.connection.close()
 

@@ -4,39 +4,9 @@
 CREATE SCHEMA IF NOT EXISTS dms;
 CREATE SCHEMA IF NOT EXISTS gmcrm;
 
--- Normalisation used for customer matching. The Python side (gmcrm.normalize) implements the
--- same rules; a test keeps the two in agreement.
--- Written as single expressions so that PostgreSQL inlines them (generated columns included):
--- translate() with the non-digits of the value itself strips them ~6x faster than a regexp.
-CREATE FUNCTION gmcrm.digits(value text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT nullif(translate(value, translate(value, '0123456789', ''), ''), '') $$;
-
--- A Brazilian phone as area code + number: digits only, the country code 55 and a trunk 0 dropped.
-CREATE FUNCTION gmcrm.phone_key(value text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$
-    SELECT CASE
-        WHEN length(gmcrm.digits(value)) IN (12, 13) AND left(gmcrm.digits(value), 2) = '55'
-            THEN substr(gmcrm.digits(value), 3)
-        WHEN length(gmcrm.digits(value)) IN (11, 12) AND left(gmcrm.digits(value), 1) = '0'
-            THEN substr(gmcrm.digits(value), 2)
-        ELSE gmcrm.digits(value)
-    END
-    $$;
-
-CREATE FUNCTION gmcrm.email_key(value text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT nullif(lower(btrim(value)), '') $$;
-
-CREATE FUNCTION gmcrm.touch_updated_at() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-    BEGIN
-        NEW.updated_at := now();
-        RETURN NEW;
-    END
-    $$;
+-- Functions and triggers (the key functions of dms.customer's generated columns, the updated_at
+-- triggers) are in include/sql/routines/, applied by every upgrade (gmcrm.migrate); the key
+-- functions before the migrations too, since the generated columns below call them.
 
 -- ---------------------------------------------------------------------------------------------
 -- DMS catalogues: departments and users (per dealership).
@@ -79,8 +49,6 @@ CREATE TABLE gmcrm.dealership (
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now()
 );
-CREATE TRIGGER dealership_touch BEFORE UPDATE ON gmcrm.dealership
-    FOR EACH ROW EXECUTE FUNCTION gmcrm.touch_updated_at();
 
 -- Contact settings per dealership and lead type (vehicle parameters tabs Geral / Veículos Usados,
 -- parts tab CAC, workshop tab Contato, CRM Plus > After Sales).
@@ -122,8 +90,6 @@ CREATE INDEX customer_mobile_idx ON dms.customer (dealer_code, mobile_phone_key)
 -- A lead creates at most one customer, however often it is read.
 CREATE UNIQUE INDEX customer_created_from_lead_idx ON dms.customer (created_from_lead_id)
     WHERE created_from_lead_id IS NOT NULL;
-CREATE TRIGGER customer_touch BEFORE UPDATE ON dms.customer
-    FOR EACH ROW EXECUTE FUNCTION gmcrm.touch_updated_at();
 
 CREATE TABLE dms.contact (
     id                         bigserial PRIMARY KEY,
@@ -160,8 +126,6 @@ CREATE TABLE dms.contact (
 );
 CREATE INDEX contact_dealer_idx ON dms.contact (dealer_code, status);
 CREATE INDEX contact_customer_idx ON dms.contact (customer_id);
-CREATE TRIGGER contact_touch BEFORE UPDATE ON dms.contact
-    FOR EACH ROW EXECUTE FUNCTION gmcrm.touch_updated_at();
 
 -- Parts leads: a counter service (atendimento balcão) and an internal mail (correio interno).
 CREATE TABLE dms.parts_counter_service (
@@ -226,8 +190,6 @@ CREATE INDEX trigger_outbox_dealer_idx ON gmcrm.trigger_outbox (dealer_code, sta
 -- LIM is recorded once per lead, however often the lead is read.
 CREATE UNIQUE INDEX trigger_outbox_lim_once_idx ON gmcrm.trigger_outbox (lead_id)
     WHERE trigger_code = 'LIM';
-CREATE TRIGGER trigger_outbox_touch BEFORE UPDATE ON gmcrm.trigger_outbox
-    FOR EACH ROW EXECUTE FUNCTION gmcrm.touch_updated_at();
 
 -- ---------------------------------------------------------------------------------------------
 -- Leads that could not become contacts, with a reason a person can act on.

@@ -1,1 +1,1 @@
-DROP FUNCTION IF EXISTS gmcrm.lead_hash(text);
+-- Nothing to undo (see 0006.lead-hash.sql).

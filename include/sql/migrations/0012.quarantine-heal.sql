@@ -4,7 +4,8 @@
 -- lead again from its stored GM record (raw_record) once its dealership's settings changed after the
 -- lead was last judged, and any quarantined lead a person marked (`gmcrm quarantine retry`); the
 -- normal transform and load then load it (and release it) or quarantine it again with today's reason.
--- Python: plugins/gmcrm/leads/heal.py.
+-- Python: plugins/gmcrm/leads/heal.py. The triggers that keep gmcrm.dealer_settings_change:
+-- include/sql/routines/70.gmcrm.note_settings_change.sql.
 
 -- When a dealership's settings last changed: receiving users, routing, traffic origin (gmcrm.dealership),
 -- contact settings, and its DMS users and departments. A table of its own, not a column of
@@ -29,41 +30,3 @@ CREATE INDEX lead_quarantine_retry_run_idx ON gmcrm.lead_quarantine (retry_run_i
 CREATE INDEX lead_quarantine_retry_requested_idx ON gmcrm.lead_quarantine (dealer_code)
     WHERE retry_requested_at IS NOT NULL;
 
--- The clock, not the transaction's start: a settings change is compared with the moment a load read
--- the settings (gmcrm.lead_quarantine.settings_seen_at), and a long transaction must not date its
--- change before a read that could not see it.
-CREATE FUNCTION gmcrm.note_settings_change() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-    DECLARE
-        v_codes text[] := '{}';
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN
-            v_codes := v_codes || OLD.dealer_code::text;
-        END IF;
-        IF TG_OP IN ('UPDATE', 'INSERT') THEN
-            v_codes := v_codes || NEW.dealer_code::text;
-        END IF;
-        INSERT INTO gmcrm.dealer_settings_change AS s (dealer_code, changed_at)
-        SELECT c, clock_timestamp() FROM (SELECT DISTINCT c FROM unnest(v_codes) AS u(c) WHERE c IS NOT NULL) d
-        ON CONFLICT (dealer_code) DO UPDATE SET changed_at = greatest(s.changed_at, EXCLUDED.changed_at);
-        RETURN NULL;
-    END
-    $$;
-
-CREATE TRIGGER contact_setting_changed AFTER INSERT OR UPDATE OR DELETE ON gmcrm.contact_setting
-    FOR EACH ROW EXECUTE FUNCTION gmcrm.note_settings_change();
--- Only the settings the transform reads: the load's own update (last_integration_at) fires nothing.
-CREATE TRIGGER dealership_settings_changed AFTER UPDATE ON gmcrm.dealership
-    FOR EACH ROW
-    WHEN ((OLD.routing, OLD.traffic_origin, OLD.vehicles_user_id, OLD.parts_user_id, OLD.service_user_id,
-           OLD.after_sales_user_id)
-          IS DISTINCT FROM
-          (NEW.routing, NEW.traffic_origin, NEW.vehicles_user_id, NEW.parts_user_id, NEW.service_user_id,
-           NEW.after_sales_user_id))
-    EXECUTE FUNCTION gmcrm.note_settings_change();
-CREATE TRIGGER app_user_settings_changed AFTER INSERT OR DELETE OR UPDATE OF dealer_code, login, department_id, active
-    ON dms.app_user
-    FOR EACH ROW EXECUTE FUNCTION gmcrm.note_settings_change();
-CREATE TRIGGER department_settings_changed AFTER INSERT OR UPDATE OR DELETE ON dms.department
-    FOR EACH ROW EXECUTE FUNCTION gmcrm.note_settings_change();

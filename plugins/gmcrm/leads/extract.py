@@ -27,6 +27,9 @@ from gmcrm.leads.dealer_codes import dealer_key, odd_code_condition
 from gmcrm.leads.failures import error_text
 from gmcrm.logs import get_logger
 from gmcrm.normalize import mask_text
+from gmcrm.paths import named_queries
+
+_SQL = named_queries("import")
 
 log = get_logger(__name__)
 
@@ -68,7 +71,7 @@ def parse_sf_datetime(value: str | None) -> datetime | None:
 
 def read_watermarks(conn: psycopg.Connection[Any], dealer_codes: Sequence[str]) -> dict[str, datetime]:
     rows = conn.execute(
-        "SELECT dealer_code, gm_modstamp FROM gmcrm.import_watermark WHERE dealer_code = ANY(%s)",
+        _SQL["watermarks"],
         (list(dealer_codes),),
     ).fetchall()
     return {code: stamp for code, stamp in rows}
@@ -309,16 +312,6 @@ def _stage_record(
 #: (data exceptions: untranslatable characters, bad values), limits exceeded, and text not encodable.
 UNSTAGEABLE_ERRORS = (psycopg.DataError, psycopg.errors.ProgramLimitExceeded, UnicodeError)
 
-QUARANTINE_SQL = (
-    "INSERT INTO gmcrm.lead_quarantine AS q (lead_id, dealer_code, reason_code, reason, raw_record, gm_modstamp) "
-    "VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (lead_id) DO UPDATE "
-    "SET dealer_code = EXCLUDED.dealer_code, reason_code = EXCLUDED.reason_code, reason = EXCLUDED.reason, "
-    "raw_record = EXCLUDED.raw_record, gm_modstamp = EXCLUDED.gm_modstamp, last_seen_at = now(), "
-    "times_seen = q.times_seen + 1, resolved_at = NULL "
-    "WHERE q.gm_modstamp IS DISTINCT FROM EXCLUDED.gm_modstamp OR q.resolved_at IS NOT NULL "
-    "OR q.reason_code IS DISTINCT FROM EXCLUDED.reason_code"
-)
-
 
 def _store_page(
     conn: psycopg.Connection[Any], rows: list[Row], held: list[stageable.Quarantined], result: ExtractResult
@@ -373,7 +366,7 @@ def _copy_rows(conn: psycopg.Connection[Any], rows: list[Row]) -> None:
     if not rows:
         return
     with conn.cursor() as cur:
-        with cur.copy("COPY gmcrm.lead_staging (run_id, dealer_code, lead_id, gm_modstamp, record) FROM STDIN") as copy:
+        with cur.copy(_SQL["copy_staging"]) as copy:
             for row in rows:
                 copy.write_row(row)
 
@@ -383,10 +376,12 @@ def _quarantine(conn: psycopg.Connection[Any], held: list[stageable.Quarantined]
         params = (q.lead_id, q.dealer_code, q.reason_code, q.reason, q.raw_record, q.gm_modstamp)
         try:
             with conn.transaction():
-                conn.execute(QUARANTINE_SQL, params)
+                conn.execute(_SQL["quarantine_at_extract"], params)
         except psycopg.DataError:
             with conn.transaction():
-                conn.execute(QUARANTINE_SQL, (*params[:4], stageable.as_text_record(q.raw_record), q.gm_modstamp))
+                conn.execute(
+                    _SQL["quarantine_at_extract"], (*params[:4], stageable.as_text_record(q.raw_record), q.gm_modstamp)
+                )
         log.warning(
             "%s: lead %s quarantined at extract (%s): %s", q.dealer_code, q.lead_id, q.reason_code, mask_text(q.reason)
         )
@@ -397,7 +392,7 @@ def _log_unmatched(conn: psycopg.Connection[Any], conn_id: str, result: ExtractR
     (disabled, another GM connection) are expected; the others are named, masked, for a person."""
     if not result.unmatched:
         return
-    known = {dealer_key(c) for (c,) in conn.execute("SELECT dealer_code FROM gmcrm.dealership")}
+    known = {dealer_key(c) for (c,) in conn.execute(_SQL["dealer_codes"])}
     strays = {code: n for code, n in result.unmatched.items() if dealer_key(code) not in known}
     if strays:
         shown = ", ".join(mask_text(repr(code)) for code in sorted(strays)[:10])
@@ -418,10 +413,7 @@ def _record_batches(conn: psycopg.Connection[Any], run_id: str, result: ExtractR
     ]
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO gmcrm.import_batch (run_id, dealer_code, records, watermark_candidate, api_calls, "
-            "api_remaining) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, dealer_code) DO UPDATE SET "
-            "records = EXCLUDED.records, watermark_candidate = EXCLUDED.watermark_candidate, "
-            "api_calls = EXCLUDED.api_calls, api_remaining = EXCLUDED.api_remaining, extracted_at = now()",
+            _SQL["record_batch"],
             rows,
         )
     conn.commit()
@@ -432,23 +424,23 @@ def durable_commits(conn: psycopg.Connection[Any]) -> None:
     page and its ``gmcrm.import_batch`` row must survive a crash once committed (a load that finds
     fewer records than the batch says refuses, and the next run reads them again, but only durable
     staging makes the retried load succeed). One flush per page of 2,000 records costs little."""
-    setting = conn.execute("SHOW synchronous_commit").fetchone()
+    setting = conn.execute(_SQL["show_synchronous_commit"]).fetchone()
     if setting is not None and setting[0] == "off":
-        conn.execute("SET synchronous_commit = on")
+        conn.execute(_SQL["durable_commits"])
     conn.commit()
 
 
 def clear_run(conn: psycopg.Connection[Any], run_id: str) -> None:
     """Forget what an earlier try of this run staged, so a retried extract starts clean."""
-    conn.execute("DELETE FROM gmcrm.lead_staging WHERE run_id = %s", (run_id,))
-    conn.execute("DELETE FROM gmcrm.import_batch WHERE run_id = %s", (run_id,))
+    conn.execute(_SQL["clear_run_staging"], (run_id,))
+    conn.execute(_SQL["clear_run_batches"], (run_id,))
     conn.commit()
 
 
 def purge_old_staging(conn: psycopg.Connection[Any], older_than: timedelta = timedelta(days=2)) -> int:
     """Staging left by runs whose loads never finished (their leads are re-read anyway)."""
-    cur = conn.execute("DELETE FROM gmcrm.lead_staging WHERE staged_at < now() - %s", (older_than,))
-    conn.execute("DELETE FROM gmcrm.import_batch WHERE extracted_at < now() - %s", (older_than,))
+    cur = conn.execute(_SQL["purge_staging"], (older_than,))
+    conn.execute(_SQL["purge_batches"], (older_than,))
     conn.commit()
     return cur.rowcount
 

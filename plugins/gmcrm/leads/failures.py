@@ -15,6 +15,9 @@ import psycopg
 
 from gmcrm.errors import MAX_ERROR_CHARS, error_text
 from gmcrm.normalize import mask_text
+from gmcrm.paths import named_queries
+
+_SQL = named_queries("import")
 
 Stage = Literal["extract", "load"]
 
@@ -36,14 +39,12 @@ def record_failure(conn: psycopg.Connection[Any], run_id: str, dealer_code: str,
     text = mask_text(error)[:MAX_ERROR_CHARS]
     with conn.transaction():
         conn.execute(
-            "INSERT INTO gmcrm.import_failure (run_id, dealer_code, stage, error) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (run_id, dealer_code) DO UPDATE SET stage = EXCLUDED.stage, error = EXCLUDED.error, "
-            "failed_at = clock_timestamp(), attempts = gmcrm.import_failure.attempts + 1",
+            _SQL["record_failure"],
             (run_id, dealer_code, stage, text),
         )
 
 
 def run_failures(conn: psycopg.Connection[Any], run_id: str) -> list[ImportFailure]:
     """The dealerships of ``run_id`` that failed and have not loaded since in that run."""
-    rows = conn.execute("SELECT * FROM gmcrm.import_run_failures(%s)", (run_id,)).fetchall()
+    rows = conn.execute(_SQL["run_failures"], (run_id,)).fetchall()
     return [ImportFailure(*row) for row in rows]

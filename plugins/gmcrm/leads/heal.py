@@ -32,6 +32,9 @@ from typing import Any, Final
 import psycopg
 
 from gmcrm.leads.transform import Reason
+from gmcrm.paths import named_queries
+
+_SQL = named_queries("import")
 
 #: Reasons that lie in the DMS settings: a change of the dealership's settings may release the lead.
 SETTINGS_REASONS: Final = (str(Reason.NO_USER), str(Reason.NO_CONTACT_SETTING))
@@ -58,26 +61,12 @@ class Candidate:
         return value if isinstance(value, dict) else None
 
 
-CANDIDATES_SQL = """
-SELECT q.lead_id, q.dealer_code, q.reason_code, q.raw_record::text, q.gm_modstamp,
-       EXISTS (SELECT 1 FROM dms.contact c
-               WHERE c.lead_id = q.lead_id
-                 AND (c.gm_modstamp IS NULL OR q.gm_modstamp IS NULL OR c.gm_modstamp >= q.gm_modstamp))
-FROM gmcrm.lead_quarantine q
-LEFT JOIN gmcrm.dealer_settings_change s ON s.dealer_code = q.dealer_code
-WHERE q.dealer_code = ANY(%(codes)s) AND q.resolved_at IS NULL
-  AND (q.retry_requested_at IS NOT NULL
-       OR (q.reason_code = ANY(%(settings)s) AND s.changed_at > coalesce(q.settings_seen_at, q.last_seen_at)))
-ORDER BY q.dealer_code, q.lead_id
-"""
-
-
 def candidates(conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str]) -> list[Candidate]:
     """The quarantined leads of these dealerships to stage again in this run: those GM's query of
     this run staged are left out (GM's current record wins over the stored one)."""
     found = [
         Candidate(*row)
-        for row in conn.execute(CANDIDATES_SQL, {"codes": dealer_codes, "settings": list(SETTINGS_REASONS)})
+        for row in conn.execute(_SQL["heal_candidates"], {"codes": dealer_codes, "settings": list(SETTINGS_REASONS)})
     ]
     if not found:
         return found
@@ -85,7 +74,7 @@ def candidates(conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[st
     read = {
         lead_id
         for (lead_id,) in conn.execute(
-            "SELECT lead_id FROM gmcrm.lead_staging WHERE run_id = %s AND lead_id = ANY(%s)",
+            _SQL["heal_staged_by_gm"],
             (run_id, [c.lead_id for c in found]),
         )
     }
@@ -96,7 +85,7 @@ def mark_staged(conn: psycopg.Connection[Any], run_id: str, lead_ids: list[str])
     """Record which run staged these leads again (in the transaction that staged them)."""
     if lead_ids:
         conn.execute(
-            "UPDATE gmcrm.lead_quarantine SET retry_run_id = %s, retried_at = now() WHERE lead_id = ANY(%s)",
+            _SQL["heal_mark_staged"],
             (run_id, lead_ids),
         )
 
@@ -107,10 +96,7 @@ def mark_done(conn: psycopg.Connection[Any], kept: list[str], superseded: list[s
     Either way the request is answered and the current settings count as seen."""
     if kept or superseded:
         conn.execute(
-            "UPDATE gmcrm.lead_quarantine SET retried_at = now(), settings_seen_at = now(), "
-            "retry_requested_at = NULL, retry_run_id = NULL, "
-            "resolved_at = CASE WHEN lead_id = ANY(%(superseded)s) THEN now() ELSE resolved_at END "
-            "WHERE lead_id = ANY(%(ids)s)",
+            _SQL["heal_mark_done"],
             {"ids": kept + superseded, "superseded": superseded},
         )
 
@@ -118,38 +104,10 @@ def mark_done(conn: psycopg.Connection[Any], kept: list[str], superseded: list[s
 def settings_read_at(conn: psycopg.Connection[Any]) -> datetime:
     """The database's clock now, before a load reads the settings: what its quarantined leads were
     judged against (a later change releases them)."""
-    row = conn.execute("SELECT clock_timestamp()").fetchone()
+    row = conn.execute(_SQL["settings_read_at"]).fetchone()
     assert row is not None
     value: datetime = row[0]
     return value
-
-
-AFTER_LOAD_REASONS = """
-UPDATE gmcrm.lead_quarantine q
-SET reason_code = r.reason_code, reason = r.reason, settings_seen_at = %(seen)s,
-    last_seen_at = CASE WHEN q.retry_run_id = %(run)s
-                          OR (q.reason_code, q.reason) IS DISTINCT FROM (r.reason_code, r.reason)
-                        THEN now() ELSE q.last_seen_at END,
-    times_seen = q.times_seen + CASE WHEN q.retry_run_id = %(run)s THEN 1 ELSE 0 END
-FROM (SELECT DISTINCT ON (lead_id) lead_id, dealer_code, reason_code, reason, gm_modstamp
-      FROM pg_temp.gmcrm_quarantine_rows WHERE dealer_code = ANY(%(codes)s)
-      ORDER BY lead_id, gm_modstamp DESC NULLS LAST) r
-WHERE q.lead_id = r.lead_id AND q.dealer_code = r.dealer_code AND q.resolved_at IS NULL
-  AND q.gm_modstamp IS NOT DISTINCT FROM r.gm_modstamp
-"""
-
-AFTER_LOAD_RETRIES = """
-UPDATE gmcrm.lead_quarantine
-SET retry_run_id = NULL, settings_seen_at = greatest(settings_seen_at, %(seen)s),
-    retry_requested_at = CASE WHEN retry_requested_at <= retried_at THEN NULL ELSE retry_requested_at END
-WHERE retry_run_id = %(run)s AND dealer_code = ANY(%(codes)s)
-"""
-
-#: A lead asked for that GM's own record loaded meanwhile: the request is answered.
-AFTER_LOAD_ANSWERED = """
-UPDATE gmcrm.lead_quarantine SET retry_requested_at = NULL
-WHERE retry_requested_at IS NOT NULL AND resolved_at IS NOT NULL AND dealer_code = ANY(%(codes)s)
-"""
 
 
 def after_load(conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str], seen: datetime) -> int:
@@ -160,13 +118,12 @@ def after_load(conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[st
     if not dealer_codes:
         return 0
     params = {"run": run_id, "codes": dealer_codes, "seen": seen}
-    conn.execute(AFTER_LOAD_REASONS, params)
+    conn.execute(_SQL["heal_after_load_reasons"], params)
     row = conn.execute(
-        "SELECT count(*) FILTER (WHERE resolved_at IS NULL) FROM gmcrm.lead_quarantine "
-        "WHERE retry_run_id = %(run)s AND dealer_code = ANY(%(codes)s)",
+        _SQL["heal_still_quarantined"],
         params,
     ).fetchone()
-    conn.execute(AFTER_LOAD_RETRIES, params)
-    conn.execute(AFTER_LOAD_ANSWERED, params)
+    conn.execute(_SQL["heal_after_load_retries"], params)
+    conn.execute(_SQL["heal_after_load_answered"], params)
     conn.commit()
     return int(row[0]) if row else 0

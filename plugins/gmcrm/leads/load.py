@@ -28,6 +28,9 @@ from gmcrm.leads.transform import (
     transform_group,
 )
 from gmcrm.logs import get_logger
+from gmcrm.paths import named_queries
+
+_SQL = named_queries("import")
 
 log = get_logger(__name__)
 
@@ -110,17 +113,15 @@ def read_contexts(conn: psycopg.Connection[Any], dealer_codes: list[str]) -> dic
     """The routing, receiving users and contact settings of many dealerships, in three queries."""
     with conn.cursor(row_factory=dict_row) as cur:
         dealerships = cur.execute(
-            "SELECT dealer_code, routing, traffic_origin, vehicles_user_id, parts_user_id, service_user_id, "
-            "after_sales_user_id FROM gmcrm.dealership WHERE dealer_code = ANY(%s)",
+            _SQL["dealership_contexts"],
             (dealer_codes,),
         ).fetchall()
         settings = cur.execute(
-            "SELECT dealer_code, lead_type, contact_type, contact_subtype, department_id FROM gmcrm.contact_setting "
-            "WHERE dealer_code = ANY(%s)",
+            _SQL["contact_settings"],
             (dealer_codes,),
         ).fetchall()
     user_ids = sorted({v for d in dealerships for k, v in d.items() if k.endswith("_user_id") and v is not None})
-    departments = dict(conn.execute("SELECT id, department_id FROM dms.app_user WHERE id = ANY(%s)", (user_ids,)))
+    departments = dict(conn.execute(_SQL["user_departments"], (user_ids,)))
     by_dealer: dict[str, list[dict[str, Any]]] = {}
     for row in settings:
         by_dealer.setdefault(row["dealer_code"], []).append(row)
@@ -139,8 +140,7 @@ def read_staging(
     texts = [
         r[0]
         for r in conn.execute(
-            "SELECT record::text FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = ANY(%s) "
-            "ORDER BY dealer_code, gm_modstamp",
+            _SQL["staged_records"],
             (run_id, dealer_codes),
         )
     ]
@@ -197,27 +197,17 @@ def _copy(
 def _column_types(conn: psycopg.Connection[Any], table: str, columns: list[str]) -> list[str]:
     types = dict(
         conn.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            _SQL["column_types"],
             (table,),
         ).fetchall()
     )
     return [types[c] for c in columns]
 
 
-TEMP_TABLES = {
-    "gmcrm_lead_rows": "gmcrm.lead_row",
-    "gmcrm_quarantine_rows": "gmcrm.quarantine_row",
-    "gmcrm_deleted_rows": "gmcrm.deleted_row",
-}
-
-
 def _reset_temp_tables(conn: psycopg.Connection[Any]) -> None:
-    """The session's temporary tables the load function reads (no WAL; gone with the connection)."""
-    for table, row_type in TEMP_TABLES.items():
-        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} OF {row_type}")
-        conn.execute(f"CREATE INDEX IF NOT EXISTS {table}_dealer_idx ON pg_temp.{table} (dealer_code)")
-        conn.execute(f"DELETE FROM pg_temp.{table}")
+    """The session's temporary tables the load function reads (no WAL; gone with the connection):
+    gmcrm_lead_rows, gmcrm_quarantine_rows and gmcrm_deleted_rows, made and emptied in one round trip."""
+    conn.execute(_SQL["reset_temp_tables"])
 
 
 def _whole(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -243,12 +233,7 @@ def check_staged(
     (complete, loaded by an earlier try of this run, refused). The watermark candidate of a batch is
     only true of the records the extract staged; a load of fewer would skip the missing ones for good."""
     rows = conn.execute(
-        "SELECT d.code, b.records, coalesce(s.n, 0), g.finished_at >= b.extracted_at "
-        "FROM unnest(%s::text[]) AS d(code) "
-        "LEFT JOIN gmcrm.import_batch b ON b.run_id = %s AND b.dealer_code = d.code "
-        "LEFT JOIN (SELECT dealer_code, count(*) AS n FROM gmcrm.lead_staging "
-        "           WHERE run_id = %s AND dealer_code = ANY(%s) GROUP BY dealer_code) s ON s.dealer_code = d.code "
-        "LEFT JOIN gmcrm.import_log g ON g.run_id = %s AND g.dealer_code = d.code",
+        _SQL["check_staged"],
         (dealer_codes, run_id, run_id, dealer_codes, run_id),
     ).fetchall()
     complete: list[str] = []
@@ -326,10 +311,7 @@ def prepare_group(
         _copy(conn, "pg_temp.gmcrm_quarantine_rows", ["dealer_code", *QUARANTINE_JSON_COLUMNS], q)
         deleted = _whole([part.deleted for part in parts])
         _copy(conn, "pg_temp.gmcrm_deleted_rows", ["dealer_code", "lead_id", "gm_modstamp"], deleted)
-        for table in TEMP_TABLES:
-            # Real row counts and the dealer_code distribution (index probes, not hash scans); the
-            # other columns' statistics are never used and cost more than the rest of the step.
-            conn.execute(f"ANALYZE pg_temp.{table} (dealer_code)")
+        conn.execute(_SQL["analyze_temp_tables"])
     conn.commit()
     return PreparedGroup(ready, failed, time.perf_counter() - started, loaded_before)
 
@@ -346,7 +328,7 @@ def load_dealer(conn: psycopg.Connection[Any], dealer_code: str, run_id: str) ->
     conn.autocommit = True  # refused (ProgrammingError) inside a transaction
     try:
         with conn.cursor(row_factory=dict_row) as cur:
-            row = cur.execute("SELECT * FROM gmcrm.load_dealer(%s, %s)", (run_id, dealer_code)).fetchone()
+            row = cur.execute(_SQL["load_dealer"], (run_id, dealer_code)).fetchone()
     finally:
         conn.autocommit = autocommit
     assert row is not None

@@ -22,6 +22,9 @@ from gmcrm.leads.extract import (
 from gmcrm.leads.failures import error_text, record_failure
 from gmcrm.leads.load import LoadResult, load_dealer, prepare_group
 from gmcrm.logs import get_logger
+from gmcrm.paths import named_queries
+
+_SQL = named_queries("import")
 
 log = get_logger(__name__)
 
@@ -196,7 +199,7 @@ def _fail_connection(
     conn.rollback()
     message = connection_failure(conn_id, exc)
     log.error("GM connection %s failed for %d dealerships (%s): %s", conn_id, len(codes), ", ".join(codes), message)
-    conn.execute("DELETE FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = ANY(%s)", (run_id, codes))
+    conn.execute(_SQL["drop_connection_staging"], (run_id, codes))
     conn.commit()
     for code in codes:
         record_failure(conn, run_id, code, "extract", message)
