@@ -15,9 +15,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gmcrm import db, dealerships, settings
+from gmcrm import db, settings
 from gmcrm.airflow_support import postgres_conn_json, salesforce_conn_json
 from gmcrm.paths import PROJECT_ROOT, STATE_DIR
+from gmcrm_devtools import demo_seed
 from gmcrm_sandbox.generate import dealer_codes_for
 from gmcrm_sandbox.process import SandboxProcess
 
@@ -131,7 +132,7 @@ def start(
             port=sandbox_port,
             # BR0042 too: in the DMS, not in gmcrm until the README's onboarding example adds it; its
             # leads wait at GM and the first run after it is enabled imports them.
-            dealer_codes=[*dealer_codes_for(dealers), *dealerships.dms_only_codes()],
+            dealer_codes=[*dealer_codes_for(dealers), *demo_seed.dms_only_codes()],
             leads_per_dealer=leads_per_dealer,
             seed=seed,
         ).start()
