@@ -32,12 +32,13 @@ import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
-from gmcrm import db, dealerships, migrate  # noqa: E402
+from gmcrm import db, migrate  # noqa: E402
 from gmcrm.airflow_support import postgres_conn_json  # noqa: E402
 from gmcrm.gm_client import GmClient  # noqa: E402
 from gmcrm.gm_mapping import load_mapping  # noqa: E402
 from gmcrm.leads import pipeline  # noqa: E402
 from gmcrm.leads.load import LOAD_COLUMNS, prepare_group  # noqa: E402
+from gmcrm_devtools import demo_seed  # noqa: E402
 from gmcrm_sandbox.process import SandboxProcess  # noqa: E402
 
 LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -88,7 +89,7 @@ def fresh_db(server: str, name: str, codes: list[str]) -> str:
     url = db.with_database(server, name)
     migrate.upgrade(url)
     with psycopg.connect(url) as conn:
-        dealerships.seed_demo(conn)
+        demo_seed.seed_demo(conn)
         # The other dealerships copy BR0001's settings (DIRECT) and BR0002's (DISTRIBUTION), alternating.
         conn.execute(
             "INSERT INTO gmcrm.dealership (dealer_code, name, integration_enabled, routing, vehicles_user_id, "

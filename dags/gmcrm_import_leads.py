@@ -36,29 +36,23 @@ from typing import Any
 from airflow.sdk import dag, get_current_context, task
 
 from gmcrm.assets import TRIGGER_OUTBOX
-from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK
-from gmcrm.dag_params import datetime_param, datetime_value, flag_param, optional_list_param
+from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK, IMPORT_DAG_ID
+from gmcrm.dag_params import datetime_value, dealer_codes_param, flag_param, since_param
 
 
 @dag(
-    dag_id="gmcrm_import_leads",
+    dag_id=IMPORT_DAG_ID,
     schedule=EVERY_5_MINUTES,
     tags=["gmcrm", "gm-crm", "leads", "import"],
     doc_md=__doc__,
     **COMMON_DAG_KWARGS,
     params={
-        "dealer_codes": optional_list_param(
-            "Dealer codes",
-            "GM dealer codes to import, one a line. Empty: every dealership with the integration enabled.",
-        ),
+        "dealer_codes": dealer_codes_param(),
         "full_resync": flag_param(
             "Full resync",
             "Re-read every open lead of these dealerships, ignoring the watermark.",
         ),
-        "since": datetime_param(
-            "Re-read since",
-            "Re-read the leads changed since this date and time. Empty: from the watermark.",
-        ),
+        "since": since_param(),
     },
 )
 def gmcrm_import_leads() -> None:

@@ -38,12 +38,19 @@ from typing import Any
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from gmcrm.assets import TRIGGER_OUTBOX
-from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK
-from gmcrm.dag_params import datetime_param, flag_param, optional_int_param, optional_list_param
+from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK, SEND_DAG_ID
+from gmcrm.dag_params import (
+    dealer_codes_param,
+    flag_param,
+    occurred_from_param,
+    occurred_to_param,
+    optional_int_param,
+    optional_list_param,
+)
 
 
 @dag(
-    dag_id="gmcrm_send_triggers",
+    dag_id=SEND_DAG_ID,
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable(EVERY_5_MINUTES, timezone="UTC"),
         assets=[TRIGGER_OUTBOX],
@@ -52,10 +59,7 @@ from gmcrm.dag_params import datetime_param, flag_param, optional_int_param, opt
     doc_md=__doc__,
     **COMMON_DAG_KWARGS,
     params={
-        "dealer_codes": optional_list_param(
-            "Dealer codes",
-            "Send only the events of these dealerships, one a line. Empty: every enabled dealership.",
-        ),
+        "dealer_codes": dealer_codes_param(),
         "retry_failed": flag_param(
             "Retry failed events",
             "Put FAILED events (within these filters) back in the queue first: the backfill of failed sends. "
@@ -71,14 +75,8 @@ from gmcrm.dag_params import datetime_param, flag_param, optional_int_param, opt
             "Trigger codes",
             "Only these triggers (CRE, VPE, NFF, ...), one a line. Empty: all.",
         ),
-        "occurred_from": datetime_param(
-            "Occurred from",
-            "Only events that happened in the DMS at or after this time.",
-        ),
-        "occurred_to": datetime_param(
-            "Occurred to",
-            "Only events that happened in the DMS before this time.",
-        ),
+        "occurred_from": occurred_from_param(),
+        "occurred_to": occurred_to_param(),
         "dry_run": flag_param(
             "Dry run",
             "Build and log the payloads; send nothing and change nothing.",

@@ -1,6 +1,6 @@
 """Airflow plugin: the lead log page (manual: "Consulta de Logs") inside the Airflow 3 UI.
 
-- ``fastapi_apps``: the API server mounts :func:`gmcrm.web.lead_log_app.create_app` under ``/gmcrm``
+- ``fastapi_apps``: the API server mounts :func:`gmcrm.web.app.create_app` under ``/gmcrm``
   (pages ``/gmcrm/lead-log`` and ``/gmcrm/lead-log/lead/{lead_id}``).
 - ``external_views``: an entry "Lead log" in the UI's **Browse** menu (``category: browse``,
   ``destination: nav``). With ``url_route`` set, the UI shows the page inside its own frame at
@@ -9,7 +9,7 @@
 
 Auth: Airflow applies no authentication of its own to plugin FastAPI apps (it just mounts them), so
 the app requires an Airflow session itself: the UI's JWT cookie or a Bearer token, and permission to
-read the task logs of ``gmcrm_send_triggers`` (see ``gmcrm.web.lead_log_app``).
+read the task logs of ``gmcrm_send_triggers`` (see ``gmcrm.web.auth``).
 
 Loading this module connects to nothing: Airflow loads plugins in every process (scheduler, workers,
 DAG processor), most of which never serve the page.
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
 
-from gmcrm.web.lead_log_app import MOUNT_PREFIX, create_app
+from gmcrm.web.app import MOUNT_PREFIX, create_app
 
 URL_ROUTE = "lead-log"
 OPS_URL_ROUTE = "gmcrm-ops"

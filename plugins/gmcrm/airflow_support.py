@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import psycopg
 
+from gmcrm import settings
 from gmcrm.gm_client import GmClient
 
 DMS_CONN_ID = "dms_postgres"
 GM_CONN_ID = "gm_crm"
-# Dealerships per mapped import task: 1 (one per task) unless there are hundreds.
-DEALERS_PER_TASK_ENV = "GMCRM_DEALERS_PER_TASK"
 
 
 def dms_connection() -> psycopg.Connection[Any]:
@@ -31,10 +29,8 @@ def gm_client(conn_id: str = GM_CONN_ID) -> GmClient:
 
 
 def dealers_per_task() -> int:
-    try:
-        return max(1, int(os.environ.get(DEALERS_PER_TASK_ENV, "1")))
-    except ValueError:
-        return 1
+    """Dealerships per mapped import task (``GMCRM_DEALERS_PER_TASK``): 1 unless there are hundreds."""
+    return settings.dealers_per_task()
 
 
 def postgres_conn_json(url: str) -> str:

@@ -118,7 +118,10 @@ def db_status(dms_url: DmsUrl = None) -> None:
 @db_app.command("seed-demo")
 def db_seed_demo(dms_url: DmsUrl = None) -> None:
     """Seed the demo dealerships (one per routing mode), their users, departments and settings."""
-    from gmcrm.dms_catalogues import seed_demo_world
+    try:  # the demo's data lives with the devtools (sandbox/gmcrm_devtools), not in production code
+        from gmcrm_devtools.demo_seed import seed_demo_world
+    except ImportError:
+        raise typer.BadParameter("the demo seed needs gmcrm_devtools (sandbox/), which is not installed here") from None
 
     with _connect(dms_url) as conn:
         codes = seed_demo_world(conn)

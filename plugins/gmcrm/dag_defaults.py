@@ -1,4 +1,5 @@
-"""What both DAGs share: owner, retries with exponential backoff, start date, run limits, the final check.
+"""What both DAGs share: their ids, owner, retries with exponential backoff, start date, run limits, the
+final check.
 
 Pure definitions, safe at parse time (no database, network or secrets).
 """
@@ -9,6 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
+
+IMPORT_DAG_ID = "gmcrm_import_leads"
+SEND_DAG_ID = "gmcrm_send_triggers"
+#: The send DAG's mapped task: one task instance per lane (map index == lane).
+SEND_LANE_TASK_ID = "send_lane"
 
 EVERY_5_MINUTES = "*/5 * * * *"
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")

@@ -76,6 +76,36 @@ def datetime_param(title: str, description: str) -> Param:
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# The params both DAGs have, and each date-time param: declared here once (a new Param each call, so
+# the two DAGs never share one object).
+
+
+def dealer_codes_param() -> Param:
+    """Both DAGs: the dealerships to work on."""
+    return optional_list_param(
+        "Dealer codes",
+        "Only these GM dealer codes, one a line. Empty: every dealership with the integration enabled.",
+    )
+
+
+def since_param() -> Param:
+    """The import: re-read leads changed since then (instead of from the watermark)."""
+    return datetime_param(
+        "Re-read since", "Re-read the leads changed since this date and time. Empty: from the watermark."
+    )
+
+
+def occurred_from_param() -> Param:
+    """The send: only events that happened in the DMS at or after then."""
+    return datetime_param("Occurred from", "Only events that happened in the DMS at or after this time.")
+
+
+def occurred_to_param() -> Param:
+    """The send: only events that happened in the DMS before then."""
+    return datetime_param("Occurred to", "Only events that happened in the DMS before this time.")
+
+
 def datetime_value(params: Mapping[str, Any], name: str) -> datetime | None:
     """The param ``name`` as an aware datetime, None when not given. A value that is not a date and time
     fails the task at once (no retries: another try would read the same value)."""

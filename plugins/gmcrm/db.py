@@ -15,12 +15,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from gmcrm import settings
 from gmcrm.logs import get_logger
 from gmcrm.paths import embedded_pgdata
 
 log = get_logger(__name__)
 
-DMS_URL_ENV = "GMCRM_DMS_URL"
+DMS_URL_ENV = settings.DMS_URL  # the name the gmcrm commands' --dms-url falls back to
 EMBEDDED_DB_NAME = "gmcrm_dms"
 
 

@@ -1,4 +1,4 @@
-"""Dealership settings (``gmcrm.dealership``) and the demo seed.
+"""Dealership settings (``gmcrm.dealership``). The demo's dealerships are seeded by ``gmcrm_devtools.demo_seed``.
 
 Adding a dealership is one row here: the next scheduled import picks it up, no code change.
 """
@@ -7,18 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
-import yaml
 from psycopg.rows import class_row
 
-from gmcrm.paths import PACKAGE_DIR, named_queries
+from gmcrm.paths import named_queries
 
 _SQL = named_queries("onboarding")
 
-DEMO_FILE = PACKAGE_DIR / "config" / "demo_dealerships.yaml"
 LEAD_TYPES = ("NEW_VEHICLE", "USED_VEHICLE", "SERVICE", "PARTS", "AFTER_SALES")
 ROUTINGS = ("DIRECT", "DISTRIBUTION")
 EDITABLE = {
@@ -120,77 +117,3 @@ def known_logins(conn: psycopg.Connection[Any], dealer_code: str, shown: int = 1
         return f"the DMS has no users for {dealer_code} yet (they are created in the DMS, not by gmcrm)"
     more = f" and {len(logins) - shown} more" if len(logins) > shown else ""
     return f"its users are {', '.join(logins[:shown])}{more} (gmcrm users list {dealer_code})"
-
-
-def seed_demo(conn: psycopg.Connection[Any], path: Path = DEMO_FILE, enabled: bool = True) -> list[str]:
-    """Departments, users, dealerships and contact settings of the demo file, and the DMS side
-    (departments and users only) of its ``dms_only`` dealerships. Idempotent; a ``dms_only``
-    dealership someone has since added to gmcrm keeps its settings. Returns the integrated ones."""
-    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    codes: list[str] = []
-    for code in dms_only_codes(path):
-        _seed_dms(conn, code, spec)
-    for dealer in spec["dealerships"]:
-        code = dealer["dealer_code"]
-        codes.append(code)
-        _seed_dms(conn, code, spec)
-        users = dealer["users"]
-        upsert_dealership(
-            conn,
-            code,
-            name=dealer["name"],
-            routing=dealer["routing"],
-            traffic_origin=dealer["traffic_origin"],
-            integration_enabled=enabled,
-            vehicles_user_id=user_id(conn, code, users["vehicles"]),
-            parts_user_id=user_id(conn, code, users["parts"]),
-            service_user_id=user_id(conn, code, users["service"]),
-            after_sales_user_id=user_id(conn, code, users["after_sales"]),
-        )
-        for lead_type, setting in spec["contact_settings"].items():
-            dep_code = setting.get("department")
-            conn.execute(
-                "INSERT INTO gmcrm.contact_setting (dealer_code, lead_type, contact_type, contact_subtype, "
-                "department_id) VALUES (%s, %s, %s, %s, "
-                "(SELECT id FROM dms.department WHERE dealer_code = %s AND code = %s)) "
-                "ON CONFLICT (dealer_code, lead_type) DO UPDATE SET contact_type = EXCLUDED.contact_type, "
-                "contact_subtype = EXCLUDED.contact_subtype, department_id = EXCLUDED.department_id",
-                (code, lead_type, setting["contact_type"], setting["contact_subtype"], code, dep_code),
-            )
-    return codes
-
-
-def dms_only_codes(path: Path = DEMO_FILE) -> list[str]:
-    """The demo's dealerships that exist in the DMS but not (yet) in gmcrm: BR0042, the README's
-    onboarding example."""
-    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return [d["dealer_code"] for d in spec.get("dms_only", [])]
-
-
-def _seed_dms(conn: psycopg.Connection[Any], code: str, spec: dict[str, Any]) -> None:
-    """One dealership's DMS departments and users (what its staff create in the DMS)."""
-    for dep in spec["departments"]:
-        conn.execute(
-            "INSERT INTO dms.department (dealer_code, code, name) VALUES (%s, %s, %s) "
-            "ON CONFLICT (dealer_code, code) DO UPDATE SET name = EXCLUDED.name",
-            (code, dep["code"], dep["name"]),
-        )
-    for user in spec["users"]:
-        conn.execute(
-            "INSERT INTO dms.app_user (dealer_code, login, name, email, department_id, sales_team, "
-            "seller_origin) SELECT %s, %s, %s, %s, d.id, %s, %s FROM dms.department d "
-            "WHERE d.dealer_code = %s AND d.code = %s "
-            "ON CONFLICT (dealer_code, login) DO UPDATE SET name = EXCLUDED.name, "
-            "department_id = EXCLUDED.department_id, sales_team = EXCLUDED.sales_team, "
-            "seller_origin = EXCLUDED.seller_origin",
-            (
-                code,
-                user["login"],
-                user["name"],
-                f"{user['login']}@{code.lower()}.example.com.br",
-                user.get("sales_team"),
-                user.get("seller_origin"),
-                code,
-                user["department"],
-            ),
-        )

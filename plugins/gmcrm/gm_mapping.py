@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from gmcrm import settings
 from gmcrm.paths import PACKAGE_DIR
 
 DEFAULT_FILE = PACKAGE_DIR / "config" / "gm_crm.yaml"
@@ -59,5 +59,5 @@ def _from_dict(raw: dict[str, Any]) -> GmMapping:
 @lru_cache(maxsize=4)
 def load_mapping(path: str | None = None) -> GmMapping:
     """The mapping from ``path``, ``GMCRM_GM_MAPPING`` or the project default."""
-    file = Path(path or os.environ.get("GMCRM_GM_MAPPING") or DEFAULT_FILE)
+    file = Path(path or settings.gm_mapping_file() or DEFAULT_FILE)
     return _from_dict(yaml.safe_load(file.read_text(encoding="utf-8")))

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from gmcrm import settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # plugins/gmcrm -> project root. GMCRM_PROJECT_ROOT overrides it for deployments that mount
 # include/ elsewhere (docker-compose mounts it beside dags/ and plugins/).
-PROJECT_ROOT = Path(os.environ.get("GMCRM_PROJECT_ROOT", PACKAGE_DIR.parents[1]))
+PROJECT_ROOT = settings.project_root(PACKAGE_DIR.parents[1])
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 # SQL functions and triggers, one file each, applied after the migrations by every upgrade.
 ROUTINES_DIR = SQL_DIR / "routines"
 QUERIES_DIR = SQL_DIR / "queries"
-STATE_DIR = Path(os.environ.get("GMCRM_HOME", PROJECT_ROOT / ".gmcrm"))
+STATE_DIR = settings.home(PROJECT_ROOT)
 
 
 def embedded_pgdata(home: Path = STATE_DIR) -> Path:

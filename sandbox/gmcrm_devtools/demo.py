@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 
+from gmcrm import settings
 from gmcrm.paths import STATE_DIR
 from gmcrm_devtools import dms_actions as dms
 from gmcrm_devtools.run import prepare
@@ -169,7 +170,7 @@ def main() -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     state_dir = STATE_DIR / "demo"
     shutil.rmtree(state_dir, ignore_errors=True)  # every demo starts from nothing
-    env = prepare(leads_per_dealer=int(os.environ.get("GMCRM_DEMO_LEADS", "8")), state_dir=state_dir)
+    env = prepare(leads_per_dealer=settings.demo_leads(), state_dir=state_dir)
     try:
         where = env.sandbox.instance_url + " (sandbox)" if env.sandbox else "AIRFLOW_CONN_GM_CRM"
         print(f"  GM CRM: {where}; DMS: {'embedded PostgreSQL' if env.embedded else 'configured database'}")

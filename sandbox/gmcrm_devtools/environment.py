@@ -15,14 +15,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gmcrm import db, dealerships
+from gmcrm import db, settings
 from gmcrm.airflow_support import postgres_conn_json, salesforce_conn_json
 from gmcrm.paths import PROJECT_ROOT, STATE_DIR
+from gmcrm_devtools import demo_seed
 from gmcrm_sandbox.generate import dealer_codes_for
 from gmcrm_sandbox.process import SandboxProcess
 
 AIRFLOW_DB_NAME = "airflow"
-UI_PORT_ENV = "GMCRM_UI_PORT"
+UI_PORT_ENV = settings.UI_PORT
 DEFAULT_UI_PORT = 8080
 
 
@@ -32,7 +33,7 @@ class SettingError(ValueError):
 
 def ui_port() -> int:
     """The port of Airflow's UI and API (``GMCRM_UI_PORT``, default 8080)."""
-    raw = os.environ.get(UI_PORT_ENV, "").strip() or str(DEFAULT_UI_PORT)
+    raw = settings.ui_port_text() or str(DEFAULT_UI_PORT)
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
         raise SettingError(f"{UI_PORT_ENV}={raw!r} is not a port number (1-65535)")
     return int(raw)
@@ -91,7 +92,7 @@ def start(
     The embedded PostgreSQL keeps its data in ``pgdata`` (default: under ``state_dir``).
     """
     embedded: db.EmbeddedPostgres | None = None
-    dms_url = os.environ.get(db.DMS_URL_ENV)
+    dms_url = settings.dms_url()
     if dms_url:
         server_url = dms_url
     elif os.environ.get("AIRFLOW_CONN_DMS_POSTGRES"):
@@ -121,7 +122,7 @@ def start(
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(airflow_home / "passwords.json"),
         **api_settings(ui_port()),
-        "GMCRM_PROJECT_ROOT": str(PROJECT_ROOT),
+        settings.PROJECT_ROOT: str(PROJECT_ROOT),
     }
     if not os.environ.get("AIRFLOW_CONN_DMS_POSTGRES"):
         env["AIRFLOW_CONN_DMS_POSTGRES"] = postgres_conn_json(dms_url)
@@ -131,7 +132,7 @@ def start(
             port=sandbox_port,
             # BR0042 too: in the DMS, not in gmcrm until the README's onboarding example adds it; its
             # leads wait at GM and the first run after it is enabled imports them.
-            dealer_codes=[*dealer_codes_for(dealers), *dealerships.dms_only_codes()],
+            dealer_codes=[*dealer_codes_for(dealers), *demo_seed.dms_only_codes()],
             leads_per_dealer=leads_per_dealer,
             seed=seed,
         ).start()

@@ -26,10 +26,10 @@ import psycopg
 import requests
 
 from gmcrm import migrate
-from gmcrm.dms_catalogues import seed_demo_world
 from gmcrm.normalize import mask_text
 from gmcrm.paths import STATE_DIR, embedded_pgdata
 from gmcrm_devtools import environment
+from gmcrm_devtools.demo_seed import seed_demo_world
 from gmcrm_devtools.process_tree import ProcessTree
 
 STOP_GRACE_SECONDS = 20.0

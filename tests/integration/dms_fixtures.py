@@ -17,6 +17,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from gmcrm import db, dealerships, dms_catalogues
+from gmcrm_devtools import demo_seed
 
 _lead_seq = itertools.count(1)
 
@@ -64,7 +65,7 @@ class DmsWorld:
     @classmethod
     def seed(cls, conn: psycopg.Connection[Any]) -> DmsWorld:
         with conn.transaction():
-            dms_catalogues.seed_demo_world(conn)
+            demo_seed.seed_demo_world(conn)
         return cls(conn=conn)
 
     # -- look-ups -------------------------------------------------------------------------------

@@ -8,11 +8,11 @@ from typing import Any
 
 import psycopg
 
-from gmcrm import dealerships
 from gmcrm.gm_client import GmClient
 from gmcrm.gm_mapping import load_mapping
 from gmcrm.leads import pipeline
 from gmcrm.leads.load import LoadResult
+from gmcrm_devtools import demo_seed
 from gmcrm_sandbox.process import SandboxProcess
 
 _counter = itertools.count(1)
@@ -51,7 +51,7 @@ def lead(dealer_code: str = "BR0001", lead_type: str = "NEW_VEHICLE", **fields: 
 
 def seed(conn: psycopg.Connection[Any]) -> None:
     """The demo dealerships: BR0001 DIRECT, BR0002 DISTRIBUTION, BR0003 DIRECT."""
-    dealerships.seed_demo(conn)
+    demo_seed.seed_demo(conn)
     conn.commit()
 
 

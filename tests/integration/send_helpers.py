@@ -10,11 +10,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from gmcrm import dms_catalogues
 from gmcrm.gm_client import GmClient
 from gmcrm.send.deliver import Sender
 from gmcrm.send.report import RunInfo, SendReport
-from gmcrm_devtools import dms_actions
+from gmcrm_devtools import demo_seed, dms_actions
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.import_helpers import create_leads, fast_client, lead, one_client, run_import
 
@@ -24,7 +23,7 @@ DAG_ID = "gmcrm_send_triggers"
 def seed(conn: psycopg.Connection[Any]) -> None:
     """Demo dealerships (BR0001 DIRECT, BR0002 DISTRIBUTION, BR0003 DIRECT), users, catalogues."""
     with conn.transaction():
-        dms_catalogues.seed_demo_world(conn)
+        demo_seed.seed_demo_world(conn)
 
 
 def import_leads(dms_url: str, sandbox: SandboxProcess, *specs: tuple[str, str]) -> list[str]:

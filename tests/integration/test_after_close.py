@@ -116,7 +116,7 @@ def test_the_lead_log_page_shows_activity_not_sent_and_cancelled_events(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from gmcrm.web.lead_log_app import create_app
+    from gmcrm.web.app import create_app
     from tests.integration.test_lead_log_page import dom, lanes_of, mounted
 
     dms_url = dms_conn_env

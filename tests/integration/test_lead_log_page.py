@@ -41,13 +41,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 
 from gmcrm.airflow_support import postgres_conn_json
-from gmcrm.web.lead_log_app import (
-    MOUNT_PREFIX,
-    SEND_DAG_ID,
-    create_app,
-    require_lead_log_access,
-    task_log_links,
-)
+from gmcrm.dag_defaults import SEND_DAG_ID
+from gmcrm.web.app import MOUNT_PREFIX, create_app
+from gmcrm.web.auth import require_lead_log_access
+from gmcrm.web.links import task_log_links
 from gmcrm_devtools import dms_actions as dms
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.send_helpers import contacts, import_leads, seed, send, send_log

@@ -16,12 +16,13 @@ import pytest
 from typer.testing import CliRunner
 
 from gmcrm.cli import app
-from gmcrm.dms_catalogues import seed_demo_world
+from gmcrm_devtools.demo_seed import seed_demo_world
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.import_helpers import create_leads, fast_client, lead, one_client, run_import, scalar
 
 ROOT = Path(__file__).resolve().parents[2]
 LEAD_TYPES = ("NEW_VEHICLE", "USED_VEHICLE", "SERVICE", "PARTS", "AFTER_SALES")
+
 
 def _readme_block(marker: str) -> str:
     """The first fenced block after ``marker`` in README.md: the test runs what a person reads."""

@@ -28,7 +28,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from gmcrm.airflow_support import postgres_conn_json
-from gmcrm.web.lead_log_app import create_app
+from gmcrm.web.app import create_app
 from gmcrm_devtools import dms_actions as dms
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.import_helpers import create_leads, fast_client, lead, run_import

@@ -25,6 +25,7 @@ from gmcrm.sqlstates import (
     GM_REASON_NOT_IN_LIST,
     is_closing_rule_error,
 )
+from gmcrm_devtools import demo_seed
 from tests.integration.dms_fixtures import DmsWorld, seeded_database
 
 pytestmark = pytest.mark.integration
@@ -1001,7 +1002,7 @@ def test_demo_catalogues_seed_is_idempotent_and_keeps_mappings(world: DmsWorld) 
     counts = [world.count(t) for t in ("dms.contact_form", "dms.reason", "dms.vehicle_model")]
     assert counts == [4 * 4, 15 * 4, 8 * 4]  # BR0001-BR0003, and BR0042 (in the DMS, not integrated yet)
     dms_catalogues.map_reason(world.conn, "BR0002", "V99", "Other")
-    summary = dms_catalogues.seed_demo_catalogues(world.conn)
+    summary = demo_seed.seed_demo_catalogues(world.conn)
     assert summary.dealer_codes == ("BR0001", "BR0002", "BR0003")
     assert [world.count(t) for t in ("dms.contact_form", "dms.reason", "dms.vehicle_model")] == counts
     mapped = world.conn.execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gmcrm.ops_queries import event_fix, quarantine_fix
+from gmcrm.ops_fixes import event_fix, quarantine_fix
 
 
 def test_settings_reasons_name_the_setting_the_check_and_the_retry() -> None:

@@ -3,7 +3,6 @@ so that a typo in the catalogue fails at load time rather than when an event is 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any, Final
 
 import yaml
 
+from gmcrm import settings
 from gmcrm.catalogue.model import (
     CARRIED_FIELDS,
     CONTACT_FORM_TYPES,
@@ -28,7 +28,6 @@ from gmcrm.catalogue.model import (
 from gmcrm.paths import PACKAGE_DIR
 
 DEFAULT_FILE: Final = PACKAGE_DIR / "config" / "triggers.yaml"
-CATALOGUE_ENV: Final = "GMCRM_TRIGGER_CATALOGUE"
 
 
 def _expand(
@@ -182,7 +181,7 @@ def parse_catalogue(raw: Mapping[str, Any]) -> TriggerCatalogue:
 @lru_cache(maxsize=4)
 def load_catalogue(path: str | None = None) -> TriggerCatalogue:
     """The catalogue from ``path``, ``GMCRM_TRIGGER_CATALOGUE`` or the project default."""
-    file = Path(path or os.environ.get(CATALOGUE_ENV) or DEFAULT_FILE)
+    file = Path(path or settings.trigger_catalogue_file() or DEFAULT_FILE)
     try:
         return parse_catalogue(yaml.safe_load(file.read_text(encoding="utf-8")))
     except (KeyError, TypeError) as exc:

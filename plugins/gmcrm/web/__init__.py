@@ -1,1 +1,1 @@
-"""Web pages of the integration served inside the Airflow UI (see ``plugins/gmcrm_lead_log_plugin.py``)."""
+"""The gmcrm pages inside the Airflow UI (lead log, operations): see :mod:`gmcrm.web.app`."""

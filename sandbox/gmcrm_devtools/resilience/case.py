@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -12,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from gmcrm import settings
 from gmcrm.normalize import mask_text
 
 from .env import IMPORT_DAG, SEND_DAG, Environment, RunRecord
@@ -67,7 +67,7 @@ class Case:
     def run(self, dag_id: str, conf: dict[str, Any] | None = None) -> RunRecord:
         started = time.perf_counter()
         run = self.env.run_dag(dag_id, conf)
-        if os.environ.get("GMCRM_RESILIENCE_DEBUG"):
+        if settings.resilience_debug():
             print(f"        {dag_id}: {run.state} in {time.perf_counter() - started:.1f}s", flush=True)
         return self.judge(run)
 

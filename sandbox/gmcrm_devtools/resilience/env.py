@@ -29,9 +29,9 @@ import psycopg
 
 from gmcrm import db, migrate
 from gmcrm.airflow_support import postgres_conn_json
-from gmcrm.dms_catalogues import seed_demo_world
 from gmcrm.gm_client import GmClient
 from gmcrm.paths import PROJECT_ROOT
+from gmcrm_devtools.demo_seed import seed_demo_world
 from gmcrm_sandbox.process import SandboxProcess
 
 IMPORT_DAG = "gmcrm_import_leads"

@@ -1,0 +1,78 @@
+"""Every ``GMCRM_*`` environment variable, in one place: its name, its default and what it is for.
+
+Production code reads them through this module; so do the devtools (``make demo``, ``make run``,
+``make resilience``). Each reader looks at ``os.environ`` when called, so a process that sets a variable
+before asking gets it; :mod:`gmcrm.paths` asks once, at import. Airflow's own settings (connections in
+``AIRFLOW_CONN_*``, ``AIRFLOW__*``) are Airflow's and not read here. Pure: imports nothing of gmcrm.
+
+| variable | default | what |
+| --- | --- | --- |
+| ``GMCRM_PROJECT_ROOT`` | the checkout (``plugins/..``) | where ``include/`` is (a deployment may mount it) |
+| ``GMCRM_HOME`` | ``<project root>/.gmcrm`` | local state: the embedded PostgreSQL's data, the demo's |
+| ``GMCRM_DMS_URL`` | none: the embedded PostgreSQL | the DMS of the ``gmcrm`` commands, ``make demo``/``run`` |
+| ``GMCRM_GM_MAPPING`` | ``config/gm_crm.yaml`` | GM's object and field names |
+| ``GMCRM_TRIGGER_CATALOGUE`` | ``config/triggers.yaml`` | the GM trigger catalogue |
+| ``GMCRM_DEALERS_PER_TASK`` | 1 | dealerships per mapped import task (more when there are hundreds) |
+| ``GMCRM_UI_PORT`` | 8080 | ``make run``: the port of Airflow's UI and API |
+| ``GMCRM_DEMO_LEADS`` | 8 | ``make demo``: generated leads per dealership |
+| ``GMCRM_RESILIENCE_DEBUG`` | off | ``make resilience``: print each DAG run's state and time |
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = "GMCRM_PROJECT_ROOT"
+HOME = "GMCRM_HOME"
+DMS_URL = "GMCRM_DMS_URL"
+GM_MAPPING = "GMCRM_GM_MAPPING"
+TRIGGER_CATALOGUE = "GMCRM_TRIGGER_CATALOGUE"
+DEALERS_PER_TASK = "GMCRM_DEALERS_PER_TASK"
+UI_PORT = "GMCRM_UI_PORT"
+DEMO_LEADS = "GMCRM_DEMO_LEADS"
+RESILIENCE_DEBUG = "GMCRM_RESILIENCE_DEBUG"
+
+DEFAULT_DEMO_LEADS = 8
+
+
+def project_root(default: Path) -> Path:
+    return Path(os.environ.get(PROJECT_ROOT, default))
+
+
+def home(project_root: Path) -> Path:
+    return Path(os.environ.get(HOME, project_root / ".gmcrm"))
+
+
+def dms_url() -> str | None:
+    """The DMS database URL given, if any (empty: none)."""
+    return os.environ.get(DMS_URL) or None
+
+
+def gm_mapping_file() -> str | None:
+    return os.environ.get(GM_MAPPING) or None
+
+
+def trigger_catalogue_file() -> str | None:
+    return os.environ.get(TRIGGER_CATALOGUE) or None
+
+
+def dealers_per_task() -> int:
+    """At least 1; a value that is not a whole number counts as the default."""
+    try:
+        return max(1, int(os.environ.get(DEALERS_PER_TASK, "1")))
+    except ValueError:
+        return 1
+
+
+def ui_port_text() -> str:
+    """``GMCRM_UI_PORT`` as given (stripped; empty when not set): ``make run`` checks it."""
+    return os.environ.get(UI_PORT, "").strip()
+
+
+def demo_leads() -> int:
+    return int(os.environ.get(DEMO_LEADS, str(DEFAULT_DEMO_LEADS)))
+
+
+def resilience_debug() -> bool:
+    return bool(os.environ.get(RESILIENCE_DEBUG))
