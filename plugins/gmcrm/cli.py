@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from gmcrm import db, dealerships, lead_log, migrate
+from gmcrm.cli_options import DmsUrl
 from gmcrm.cli_quarantine import quarantine_app
 from gmcrm.errors import error_text
 from gmcrm.normalize import mask_text
@@ -73,16 +74,6 @@ app.add_typer(dealer_app, name="dealership")
 app.add_typer(events_app, name="events")
 app.add_typer(reasons_app, name="reasons")
 app.add_typer(quarantine_app, name="quarantine")
-
-DmsUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--dms-url",
-        envvar=db.DMS_URL_ENV,
-        help="DMS database URL; the embedded PostgreSQL under .gmcrm/ when not given.",
-        show_envvar=True,
-    ),
-]
 
 
 def _url(dms_url: str | None) -> str:

@@ -10,7 +10,8 @@ import psycopg
 import typer
 
 from gmcrm import onboarding
-from gmcrm.cli import DmsUrl, _connect, _echo, app, dealer_app
+from gmcrm.cli import _connect, _echo, app, dealer_app
+from gmcrm.cli_options import DmsUrl
 from gmcrm.leads.transform import LEAD_TYPES
 from gmcrm.normalize import mask_text
 from gmcrm.paths import named_queries

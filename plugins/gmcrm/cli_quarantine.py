@@ -11,24 +11,14 @@ from typing import Annotated
 
 import typer
 
-from gmcrm import db, quarantine
+from gmcrm import quarantine
+from gmcrm.cli_options import DmsUrl
 
 quarantine_app = typer.Typer(
     help="List quarantined leads with the reason and the command that fixes it; try them again.",
     no_args_is_help=True,
 )
 
-# The same option as the other commands' (gmcrm.cli), defined here so this module does not import
-# the command line it is registered on.
-DmsUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--dms-url",
-        envvar=db.DMS_URL_ENV,
-        help="DMS database URL; the embedded PostgreSQL under .gmcrm/ when not given.",
-        show_envvar=True,
-    ),
-]
 DealerCode = Annotated[str | None, typer.Argument(help="Only this dealership (GM dealer code)")]
 
 

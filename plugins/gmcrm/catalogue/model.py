@@ -17,32 +17,6 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from gmcrm.send.payload import ReasonRef
 
-# The event in logical names, in a stable order (config/gm_crm.yaml maps each to GM's API name).
-EVENT_FIELDS: Final[tuple[str, ...]] = (
-    "event_id",
-    "lead_id",
-    "dealer_code",
-    "trigger_code",
-    "communication",
-    "stage",
-    "substage",
-    "event_time",
-    "contact_channel",
-    "lost_reason",
-    "vehicle_model",
-    "vehicle_model_year",
-    "vehicle_trim",
-    "trade_in_model",
-    "trade_in_model_year",
-    "trade_in_trim",
-    "trade_in_mileage",
-    "trade_in_plate",
-    "trade_in_value",
-    "salesperson",
-)
-SUBSTAGE_SOURCES: Final = ("contact_form", "gm_reason")
-UNTYPED_FORM: Final = "untyped"
-CONTACT_FORM_TYPES: Final = ("EMAIL", "PHONE", "IN_PERSON")
 #: The carried logical fields a field group may name: each has a value rule in
 #: :data:`gmcrm.send.payload.FIELD_VALUES` (a unit test keeps the two equal).
 CARRIED_FIELDS: Final[tuple[str, ...]] = (
@@ -59,6 +33,21 @@ CARRIED_FIELDS: Final[tuple[str, ...]] = (
     "trade_in_value",
     "salesperson",
 )
+# The event in logical names, in a stable order (config/gm_crm.yaml maps each to GM's API name).
+EVENT_FIELDS: Final[tuple[str, ...]] = (
+    "event_id",
+    "lead_id",
+    "dealer_code",
+    "trigger_code",
+    "communication",
+    "stage",
+    "substage",
+    "event_time",
+    *CARRIED_FIELDS,
+)
+SUBSTAGE_SOURCES: Final = ("contact_form", "gm_reason")
+UNTYPED_FORM: Final = "untyped"
+CONTACT_FORM_TYPES: Final = ("EMAIL", "PHONE", "IN_PERSON")
 
 
 # ---------------------------------------------------------------------------------------------
