@@ -56,49 +56,26 @@ def unmapped_reasons(
     """Active reasons of the types that need a GM reason and have none (or one GM withdrew)."""
     cat = catalogue or load_catalogue()
     types = [t.code for t in cat.reason_types.values() if t.needs_gm_reason]
-    query = (
-        "SELECT dealer_code, code, description, reason_type FROM dms.reason "
-        "WHERE active AND reason_type = ANY (%s) AND (gm_reason IS NULL OR NOT (gm_reason = ANY (%s)))"
-    )
-    params: list[Any] = [types, list(cat.gm_reasons)]
-    if dealer_codes:
-        query += " AND dealer_code = ANY (%s)"
-        params.append(list(dealer_codes))
-    rows = conn.execute(query + " ORDER BY dealer_code, code", params).fetchall()
+    params = {"types": types, "gm_reasons": list(cat.gm_reasons), "dealer_codes": list(dealer_codes or []) or None}
+    rows = conn.execute(named_queries("dms_lookups")["unmapped_reasons"], params).fetchall()
     return [UnmappedReason(*row) for row in rows]
 
 
-def _id(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...], what: str) -> int:
-    row = conn.execute(query, params).fetchone()
+def _id(conn: psycopg.Connection[Any], name: str, dealer_code: str, code: str | None, what: str) -> int:
+    row = conn.execute(named_queries("dms_lookups")[name], {"dealer_code": dealer_code, "code": code}).fetchone()
     if row is None:
-        raise ValueError(f"no {what}")
+        raise ValueError(f"no {what} at dealership {dealer_code}")
     return int(row[0])
 
 
 def contact_form_id(conn: psycopg.Connection[Any], dealer_code: str, form_type: str | None) -> int:
     """The dealership's (first active) contact form of a type; None: one with no type."""
-    return _id(
-        conn,
-        "SELECT id FROM dms.contact_form WHERE dealer_code = %s AND active AND type IS NOT DISTINCT FROM %s "
-        "ORDER BY id LIMIT 1",
-        (dealer_code, form_type),
-        f"contact form of type {form_type} at dealership {dealer_code}",
-    )
+    return _id(conn, "contact_form_id", dealer_code, form_type, f"contact form of type {form_type}")
 
 
 def reason_id(conn: psycopg.Connection[Any], dealer_code: str, code: str) -> int:
-    return _id(
-        conn,
-        "SELECT id FROM dms.reason WHERE dealer_code = %s AND code = %s",
-        (dealer_code, code),
-        f"reason {code} at dealership {dealer_code}",
-    )
+    return _id(conn, "reason_id", dealer_code, code, f"reason {code}")
 
 
 def vehicle_model_id(conn: psycopg.Connection[Any], dealer_code: str, code: str) -> int:
-    return _id(
-        conn,
-        "SELECT id FROM dms.vehicle_model WHERE dealer_code = %s AND code = %s",
-        (dealer_code, code),
-        f"vehicle model {code} at dealership {dealer_code}",
-    )
+    return _id(conn, "vehicle_model_id", dealer_code, code, f"vehicle model {code}")
