@@ -74,8 +74,14 @@ class ApiUsage:
     import_calls: int  # sum of each import run's extract calls (gmcrm.import_batch.api_calls)
     import_runs: int
     send_calls: int  # collection calls GM answered (gmcrm.send_log: one COPY per call, one timestamp)
-    remaining: int | None  # GM's own figure, the last an import recorded (gmcrm.import_log.api_remaining)
+    remaining: int | None  # GM's own figure, the last an import recorded (gmcrm.import_batch.api_remaining)
     remaining_at: datetime | None
+    limit: int | None = None  # GM's daily limit as the same answer gave it (gmcrm.import_batch.api_limit)
+
+    @property
+    def org_used(self) -> int | None:
+        """The org's calls today by GM's count (every client of the org, gmcrm included)."""
+        return self.limit - self.remaining if self.limit is not None and self.remaining is not None else None
 
     @property
     def used(self) -> int:

@@ -137,8 +137,10 @@ def test_one_row_per_dealership_with_the_right_counts(client: TestClient, world:
     gm = usage["gm_crm"]
     imports, sends = int(gm.one("span", "api-imports").text()), int(gm.one("span", "api-sends").text())
     assert imports >= 1 and sends >= 1 and int(gm.one("span", "api-used").text()) == imports + sends
-    assert "calls left" in text(gm.one("p", "api-remaining"))
-    assert "gmcrm.import_log.api_remaining" in text(gm) and "gmcrm.send_log" in text(gm)
+    # Against GM's daily limit, as GM's own Sforce-Limit-Info header gave it to the extract.
+    assert int(gm.one("strong", "api-limit").text()) == 15000
+    assert "calls used by the org" in text(gm.one("p", "api-remaining")) and "left at" in text(gm)
+    assert "gmcrm.import_batch.api_limit" in text(gm) and "gmcrm.send_log" in text(gm)
     assert text(usage["gm_crm_typo"].one("span", "api-used")) == "0"
 
 

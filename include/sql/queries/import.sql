@@ -21,9 +21,10 @@ SELECT dealer_code FROM gmcrm.dealership
 
 -- name: record_batch
 INSERT INTO gmcrm.import_batch (run_id, dealer_code, records, watermark_candidate, api_calls,
-api_remaining) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, dealer_code) DO UPDATE SET
+api_remaining, api_limit) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, dealer_code) DO UPDATE SET
 records = EXCLUDED.records, watermark_candidate = EXCLUDED.watermark_candidate,
-api_calls = EXCLUDED.api_calls, api_remaining = EXCLUDED.api_remaining, extracted_at = now()
+api_calls = EXCLUDED.api_calls, api_remaining = EXCLUDED.api_remaining, api_limit = EXCLUDED.api_limit,
+extracted_at = now()
 
 -- name: show_synchronous_commit
 SHOW synchronous_commit

@@ -55,16 +55,16 @@ WITH imports AS (
       AND l.outcome <> 'DRY_RUN'
     GROUP BY d.gm_conn_id
 ), remaining AS (
-    SELECT DISTINCT ON (d.gm_conn_id) d.gm_conn_id, i.api_remaining, i.finished_at
-    FROM gmcrm.import_log i JOIN gmcrm.dealership d USING (dealer_code)
-    WHERE i.api_remaining IS NOT NULL AND i.finished_at >= date_trunc('day', now())
-    ORDER BY d.gm_conn_id, i.finished_at DESC
+    SELECT DISTINCT ON (d.gm_conn_id) d.gm_conn_id, b.api_remaining, b.api_limit, b.extracted_at AS finished_at
+    FROM gmcrm.import_batch b JOIN gmcrm.dealership d USING (dealer_code)
+    WHERE b.api_remaining IS NOT NULL AND b.extracted_at >= date_trunc('day', now())
+    ORDER BY d.gm_conn_id, b.extracted_at DESC
 ), conns AS (SELECT DISTINCT gm_conn_id FROM gmcrm.dealership)
 SELECT c.gm_conn_id,
        coalesce((SELECT sum(calls) FROM imports i WHERE i.gm_conn_id = c.gm_conn_id), 0)::int AS import_calls,
        (SELECT count(*) FROM imports i WHERE i.gm_conn_id = c.gm_conn_id)::int AS import_runs,
        coalesce((SELECT calls FROM sends s WHERE s.gm_conn_id = c.gm_conn_id), 0)::int AS send_calls,
-       r.api_remaining, r.finished_at
+       r.api_remaining, r.finished_at, r.api_limit
 FROM conns c LEFT JOIN remaining r USING (gm_conn_id)
 ORDER BY c.gm_conn_id;
 

@@ -408,7 +408,15 @@ def _log_unmatched(conn: psycopg.Connection[Any], conn_id: str, result: ExtractR
 
 def _record_batches(conn: psycopg.Connection[Any], run_id: str, result: ExtractResult, client: GmClient) -> None:
     rows = [
-        (run_id, code, count, result.watermark_candidates.get(code), client.stats.calls, client.stats.api_remaining)
+        (
+            run_id,
+            code,
+            count,
+            result.watermark_candidates.get(code),
+            client.stats.calls,
+            client.stats.api_remaining,
+            client.stats.api_max,
+        )
         for code, count in result.per_dealer.items()
     ]
     with conn.cursor() as cur:
