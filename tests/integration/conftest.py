@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.integration.send_helpers import seed
+from tests.integration.helpers.send import seed
 
 
 @pytest.fixture

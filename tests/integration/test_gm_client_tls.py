@@ -16,7 +16,7 @@ import trustme
 from gmcrm.airflow_support import salesforce_conn_json
 from gmcrm.gm_client import GmClient, GmConfigError, GmTransientError
 from gmcrm_sandbox.process import SandboxProcess
-from tests.integration.import_helpers import fast_client
+from tests.integration.helpers.imports import fast_client
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,9 @@ from typer.testing import CliRunner
 from gmcrm.cli import app
 from gmcrm.normalize import document_key, phone_valid
 from gmcrm_sandbox.process import SandboxProcess
-from tests.integration.import_helpers import create_leads, lead, scalar
-from tests.integration.send_helpers import seed
-from tests.integration.test_dags import airflow_db, dagbag  # noqa: F401 - fixtures
+from tests.integration.dags.test_dags import airflow_db, dagbag  # noqa: F401 - fixtures
+from tests.integration.helpers.imports import create_leads, lead, scalar
+from tests.integration.helpers.send import seed
 
 CPF_FORMATTED = "529.982.247-25"
 CPF_PLAIN = "11144477735"

@@ -1,5 +1,5 @@
 """The vectorised identifier keys (``gmcrm.leads.transform.keys``) agree with ``gmcrm.normalize`` on
-thousands of generated values; ``tests/integration/test_normalize_sql.py`` keeps ``normalize`` equal to
+thousands of generated values; ``tests/integration/sql/test_normalize_sql.py`` keeps ``normalize`` equal to
 the SQL key functions (it needs PostgreSQL, so it stays with the integration tests)."""
 
 from __future__ import annotations
