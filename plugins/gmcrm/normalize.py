@@ -1,7 +1,7 @@
 """Pure normalisation of Brazilian customer identifiers, and masking for logs.
 
 The SQL functions ``gmcrm.digits``, ``gmcrm.phone_key`` (migration 0001) and ``gmcrm.email_key`` (0005)
-implement the same rules inside the database; tests/integration/test_normalize_sql.py keeps both
+implement the same rules inside the database; tests/integration/sql/test_normalize_sql.py keeps both
 sides in agreement.
 """
 

@@ -6,7 +6,7 @@ These are the rules of ``gmcrm.normalize`` (``email_key``/``email_valid``, ``pho
 they would cost more than the whole rest of the transform. The database computes the same keys for
 the DMS's own customers (``gmcrm.email_key``, ``gmcrm.phone_key``, ``gmcrm.digits``). Two tests keep
 the three in agreement on thousands of generated values: ``tests/unit/leads/transform/test_keys.py``
-(these functions against ``normalize``) and ``tests/integration/test_normalize_sql.py`` (``normalize``
+(these functions against ``normalize``) and ``tests/integration/sql/test_normalize_sql.py`` (``normalize``
 against the SQL functions).
 """
 
