@@ -49,6 +49,12 @@ class _OneLineErrors(TyperGroup):
             _fail(message, getattr(exc, "exit_code", 2))
         except psycopg.OperationalError as exc:
             _fail(f"cannot reach the DMS database: {error_text(exc)}")
+        except psycopg.errors.UndefinedTable as exc:  # a database gmcrm never migrated
+            _fail(
+                f"{error_text(exc)}. This database has no gmcrm schema: run `gmcrm db upgrade` (and `gmcrm db "
+                "seed-demo` for the demo's settings), or point at the right one with --dms-url / GMCRM_DMS_URL "
+                "or GMCRM_HOME (make run's is the default; make demo's is GMCRM_HOME=.gmcrm/demo)"
+            )
         except Exception as exc:
             _fail(error_text(exc))
 

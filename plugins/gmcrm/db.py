@@ -42,7 +42,13 @@ class EmbeddedPostgres:
         # pgserver counts the processes sharing a server in a file guarded by a lock under
         # XDG_RUNTIME_DIR: `make run` and a gmcrm command must take the same lock (and a machine
         # without XDG_RUNTIME_DIR gets no warning). Read when pgserver is imported, so set first.
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.runtime_dir))
+        # platformdirs (under pgserver) takes only an absolute directory of mode 0700, as the XDG spec says;
+        # anything else counts as unset and warns on every command.
+        if "XDG_RUNTIME_DIR" not in os.environ:
+            runtime = self.runtime_dir.resolve()
+            runtime.mkdir(parents=True, exist_ok=True)
+            runtime.chmod(0o700)
+            os.environ["XDG_RUNTIME_DIR"] = str(runtime)
         import pgserver  # imported late: only machines without GMCRM_DMS_URL need it
 
         self.pgdata.mkdir(parents=True, exist_ok=True)

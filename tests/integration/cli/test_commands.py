@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -149,3 +153,27 @@ def test_database_errors_are_one_masked_line(dms_url: str) -> None:
     line = _one_line_error(runner.invoke(app, ["dealership", "set", "BR0077", "--name", "X", "--dms-url", dms_url]))
     assert "joana.silva" not in line and "j***@exemplo.com.br" in line
     assert "SQLSTATE 23514" in line and "constraint dealership_ok" in line
+
+
+def test_a_database_without_the_schema_says_how_to_get_it(empty_db_url: str) -> None:
+    """A new user's first command on a database gmcrm never migrated: what to run, not just the SQL error."""
+    for args in (["quarantine", "list"], ["events", "list"], ["dealership", "list"]):
+        line = _one_line_error(runner.invoke(app, [*args, "--dms-url", empty_db_url]))
+        assert "UndefinedTable" in line and "run `gmcrm db upgrade`" in line, line
+
+
+def test_the_embedded_database_starts_without_warnings(tmp_path: Path) -> None:
+    """A machine without XDG_RUNTIME_DIR: pgserver's platformdirs warned on every command (a relative or
+    group-readable runtime directory counts as unset)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "GMCRM_DMS_URL")}
+    env["GMCRM_HOME"] = str(tmp_path / "home")
+    done = subprocess.run(
+        [sys.executable, "-W", "error::Warning", "-m", "gmcrm.cli", "db", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "Warning" not in done.stderr, done.stderr
+    assert done.returncode == 0 and "pending" in done.stdout, done.stdout + done.stderr
