@@ -21,17 +21,9 @@ from tests.integration.helpers.imports import (
     rows,
     run_import,
     scalar,
-    seed,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def dms(dms_url: str) -> str:
-    with psycopg.connect(dms_url) as conn:
-        seed(conn)
-    return dms_url
 
 
 def _contact(dms: str, lead_id: str) -> dict[str, object]:

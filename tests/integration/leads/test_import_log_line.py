@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 import pytest
 
 from gmcrm.leads.load import LoadResult
 from gmcrm_sandbox.process import SandboxProcess
-from tests.integration.helpers.imports import create_leads, fast_client, lead, one_client, run_import, scalar, seed
+from tests.integration.helpers.imports import create_leads, fast_client, lead, one_client, run_import, scalar
 
 pytestmark = pytest.mark.integration
 
 LINE_LIMIT = 160
-
-
-@pytest.fixture
-def dms(dms_url: str) -> str:
-    with psycopg.connect(dms_url) as conn:
-        seed(conn)
-    return dms_url
 
 
 def _results(dms: str, client: object) -> dict[str, LoadResult]:

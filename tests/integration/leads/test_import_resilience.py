@@ -15,16 +15,9 @@ from gmcrm.airflow_support import salesforce_conn_json
 from gmcrm.gm_mapping import load_mapping
 from gmcrm.leads import pipeline
 from gmcrm_sandbox.process import SandboxProcess
-from tests.integration.helpers.imports import create_leads, fast_client, lead, rows, run_import, scalar, seed
+from tests.integration.helpers.imports import create_leads, fast_client, lead, rows, run_import, scalar
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def dms(dms_url: str) -> str:
-    with psycopg.connect(dms_url) as conn:
-        seed(conn)
-    return dms_url
 
 
 def _contacts(dms: str, dealer: str) -> int:

@@ -3,22 +3,14 @@ ends as a contact or in quarantine with a reason, and every good lead of the sam
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from gmcrm_sandbox.admin import AdminError
 from gmcrm_sandbox.process import SandboxProcess
 from tests.data.malformed_leads import malformed_cases, refused_by_gm
-from tests.integration.helpers.imports import create_leads, fast_client, lead, rows, run_import, seed
+from tests.integration.helpers.imports import create_leads, fast_client, lead, rows, run_import
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def dms(dms_url: str) -> str:
-    with psycopg.connect(dms_url) as conn:
-        seed(conn)
-    return dms_url
 
 
 def test_the_corpus_has_at_least_50_cases() -> None:

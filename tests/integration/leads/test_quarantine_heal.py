@@ -26,7 +26,6 @@ from tests.integration.helpers.imports import (
     rows,
     run_import,
     scalar,
-    seed,
 )
 
 pytestmark = pytest.mark.integration
@@ -46,13 +45,6 @@ def old_lead(minute: int, dealer_code: str = "BR0001", lead_type: str = "NEW_VEH
 
 
 NAMELESS = {"First_Name__c": None, "Last_Name__c": None, "Email__c": None, "Mobile_Phone__c": None}
-
-
-@pytest.fixture
-def dms(dms_url: str) -> str:
-    with psycopg.connect(dms_url) as conn:
-        seed(conn)
-    return dms_url
 
 
 def _quarantine(dms: str, lead_id: str) -> dict[str, Any]:
