@@ -26,9 +26,7 @@ CREATE OR REPLACE FUNCTION dms.capture_contact_action() RETURNS trigger
             PERFORM gmcrm.record_trigger('NFF', NEW.contact_id, src, tbl, NEW.id,
                                          p_contact_form_id => NEW.contact_form_id, p_user_id => NEW.user_id);
         ELSIF NEW.kind IN ('CLOSING', 'LOST_SALE', 'DISCARD', 'INACTIVATION') THEN
-            PERFORM dms.mark_contact_closed(NEW.contact_id, 'CLOSED_LOST');
-            PERFORM gmcrm.record_trigger('VPE', NEW.contact_id, src, tbl, NEW.id,
-                                         p_reason_id => NEW.reason_id, p_user_id => NEW.user_id);
+            PERFORM dms.record_lost_sale(NEW.contact_id, src, tbl, NEW.id, NEW.reason_id, NEW.user_id);
         END IF;
         RETURN NULL;
     END

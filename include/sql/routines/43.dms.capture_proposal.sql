@@ -56,9 +56,7 @@ CREATE OR REPLACE FUNCTION dms.capture_proposal() RETURNS trigger
                                              p_vehicle_model_id => NEW.vehicle_model_id, p_vehicle_model_year => year,
                                              p_user_id => NEW.user_id);
             ELSIF NEW.approval_state IN ('REJECTED', 'CANCELLED') THEN
-                PERFORM dms.mark_contact_closed(NEW.contact_id, 'CLOSED_LOST');
-                PERFORM gmcrm.record_trigger('VPE', NEW.contact_id, src, tbl, NEW.id,
-                                             p_reason_id => NEW.reason_id, p_user_id => NEW.user_id);
+                PERFORM dms.record_lost_sale(NEW.contact_id, src, tbl, NEW.id, NEW.reason_id, NEW.user_id);
             END IF;
         END IF;
         RETURN NULL;

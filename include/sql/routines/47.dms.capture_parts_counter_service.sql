@@ -13,9 +13,7 @@ CREATE OR REPLACE FUNCTION dms.capture_parts_counter_service() RETURNS trigger
             PERFORM gmcrm.record_trigger('PVR', NEW.contact_id, src, tbl, NEW.id,
                                          p_user_id => NEW.salesperson_user_id);
         ELSIF NEW.status = 'CANCELLED' THEN
-            PERFORM dms.mark_contact_closed(NEW.contact_id, 'CLOSED_LOST');
-            PERFORM gmcrm.record_trigger('VPE', NEW.contact_id, src, tbl, NEW.id,
-                                         p_reason_id => NEW.reason_id, p_user_id => NEW.salesperson_user_id);
+            PERFORM dms.record_lost_sale(NEW.contact_id, src, tbl, NEW.id, NEW.reason_id, NEW.salesperson_user_id);
         END IF;
         RETURN NULL;
     END

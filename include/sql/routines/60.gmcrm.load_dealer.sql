@@ -93,19 +93,8 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = l.lead_id)
         ORDER BY l.gm_created_at, l.lead_id
     LOOP
-        SELECT coalesce(
-            (SELECT c.id FROM dms.customer c WHERE c.created_from_lead_id = v_lead.lead_id),
-            (SELECT min(c.id) FROM dms.customer c
-             WHERE c.dealer_code = p_dealer AND v_lead.document IS NOT NULL AND c.document_key = v_lead.document),
-            (SELECT min(c.id) FROM dms.customer c
-             WHERE c.dealer_code = p_dealer AND v_lead.email_key IS NOT NULL AND c.email_key = v_lead.email_key),
-            (SELECT min(c.id) FROM dms.customer c
-             WHERE c.dealer_code = p_dealer AND v_lead.mobile_phone_key IS NOT NULL
-               AND (c.mobile_phone_key = v_lead.mobile_phone_key OR c.phone_key = v_lead.mobile_phone_key)),
-            (SELECT min(c.id) FROM dms.customer c
-             WHERE c.dealer_code = p_dealer AND v_lead.phone_key IS NOT NULL
-               AND (c.phone_key = v_lead.phone_key OR c.mobile_phone_key = v_lead.phone_key)))
-        INTO v_customer;
+        v_customer := gmcrm.match_customer(p_dealer, v_lead.lead_id, v_lead.document, v_lead.email_key,
+                                           v_lead.mobile_phone_key, v_lead.phone_key);
         IF v_customer IS NULL THEN
             INSERT INTO dms.customer (dealer_code, name, person_type, document, email, phone, mobile_phone,
                                       created_from_lead_id)
@@ -134,18 +123,8 @@ BEGIN
     ), matched AS MATERIALIZED (
         SELECT s.*, lp.customer_id AS looped_id, CASE
             WHEN lp.lead_id IS NOT NULL THEN CASE WHEN NOT lp.made THEN lp.customer_id END
-            ELSE coalesce(
-                (SELECT c.id FROM dms.customer c WHERE c.created_from_lead_id = s.lead_id),
-                (SELECT min(c.id) FROM dms.customer c
-                 WHERE c.dealer_code = p_dealer AND s.document IS NOT NULL AND c.document_key = s.document),
-                (SELECT min(c.id) FROM dms.customer c
-                 WHERE c.dealer_code = p_dealer AND s.email_key IS NOT NULL AND c.email_key = s.email_key),
-                (SELECT min(c.id) FROM dms.customer c
-                 WHERE c.dealer_code = p_dealer AND s.mobile_phone_key IS NOT NULL
-                   AND (c.mobile_phone_key = s.mobile_phone_key OR c.phone_key = s.mobile_phone_key)),
-                (SELECT min(c.id) FROM dms.customer c
-                 WHERE c.dealer_code = p_dealer AND s.phone_key IS NOT NULL
-                   AND (c.phone_key = s.phone_key OR c.mobile_phone_key = s.phone_key)))
+            ELSE gmcrm.match_customer(p_dealer, s.lead_id, s.document, s.email_key, s.mobile_phone_key,
+                                      s.phone_key)
             END AS matched_id  -- a customer that existed before this load
         FROM src s LEFT JOIN looped lp ON lp.lead_id = s.lead_id
         WHERE s.is_open AND s.is_new
