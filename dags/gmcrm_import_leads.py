@@ -37,7 +37,7 @@ from airflow.sdk import dag, get_current_context, task
 
 from gmcrm.assets import TRIGGER_OUTBOX
 from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK, IMPORT_DAG_ID
-from gmcrm.dag_params import datetime_value, dealer_codes_param, flag_param, since_param
+from gmcrm.dag_params import datetime_value, import_params
 
 
 @dag(
@@ -46,14 +46,7 @@ from gmcrm.dag_params import datetime_value, dealer_codes_param, flag_param, sin
     tags=["gmcrm", "gm-crm", "leads", "import"],
     doc_md=__doc__,
     **COMMON_DAG_KWARGS,
-    params={
-        "dealer_codes": dealer_codes_param(),
-        "full_resync": flag_param(
-            "Full resync",
-            "Re-read every open lead of these dealerships, ignoring the watermark.",
-        ),
-        "since": since_param(),
-    },
+    params=import_params(),
 )
 def gmcrm_import_leads() -> None:
     @task

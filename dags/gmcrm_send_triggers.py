@@ -35,18 +35,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
 from gmcrm.assets import TRIGGER_OUTBOX
 from gmcrm.dag_defaults import COMMON_DAG_KWARGS, EVERY_5_MINUTES, FINAL_CHECK, SEND_DAG_ID
-from gmcrm.dag_params import (
-    dealer_codes_param,
-    flag_param,
-    occurred_from_param,
-    occurred_to_param,
-    optional_int_param,
-    optional_list_param,
-)
+from gmcrm.dag_params import send_params
 
 
 @dag(
@@ -58,37 +51,7 @@ from gmcrm.dag_params import (
     tags=["gmcrm", "gm-crm", "triggers", "send"],
     doc_md=__doc__,
     **COMMON_DAG_KWARGS,
-    params={
-        "dealer_codes": dealer_codes_param(),
-        "retry_failed": flag_param(
-            "Retry failed events",
-            "Put FAILED events (within these filters) back in the queue first: the backfill of failed sends. "
-            "Airflow's date-range Backfill is not this: it makes runs for past dates and selects no events.",
-        ),
-        "lead_id": Param(
-            None,
-            type=["null", "string"],
-            title="Lead ID",
-            description="Only this GM Lead ID (18 characters, starts with 006). Empty: every lead.",
-        ),
-        "trigger_codes": optional_list_param(
-            "Trigger codes",
-            "Only these triggers (CRE, VPE, NFF, ...), one a line. Empty: all.",
-        ),
-        "occurred_from": occurred_from_param(),
-        "occurred_to": occurred_to_param(),
-        "dry_run": flag_param(
-            "Dry run",
-            "Build and log the payloads; send nothing and change nothing.",
-        ),
-        "lanes": optional_int_param(
-            1,
-            "Parallel lanes",
-            "Send in this many parallel tasks (1 to 8); the events of one lead always share a lane.",
-            minimum=1,
-            maximum=8,
-        ),
-    },
+    params=send_params(),
 )
 def gmcrm_send_triggers() -> None:
     @task

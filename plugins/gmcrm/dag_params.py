@@ -1,5 +1,6 @@
-"""The DAGs' date-time params: refused when a run is triggered, and refused again (without retries) by
-the task that reads them.
+"""The DAGs' params: each DAG's trigger form (:func:`import_params`, :func:`send_params`), so the DAG
+files only wire tasks. Date-time params are refused when a run is triggered, and refused again (without
+retries) by the task that reads them.
 
 Airflow validates params with jsonschema and its ``FormatChecker``, but jsonschema checks
 ``format: date-time`` only when the optional ``rfc3339-validator`` package is installed, and it is not
@@ -77,8 +78,8 @@ def datetime_param(title: str, description: str) -> Param:
 
 
 # ---------------------------------------------------------------------------------------------
-# The params both DAGs have, and each date-time param: declared here once (a new Param each call, so
-# the two DAGs never share one object).
+# The params both DAGs have, each date-time param, and each DAG's form: declared here once (new Params
+# each call, so the two DAGs never share one object), the DAG files only wire tasks.
 
 
 def dealer_codes_param() -> Param:
@@ -104,6 +105,53 @@ def occurred_from_param() -> Param:
 def occurred_to_param() -> Param:
     """The send: only events that happened in the DMS before then."""
     return datetime_param("Occurred to", "Only events that happened in the DMS before this time.")
+
+
+def import_params() -> dict[str, Param]:
+    """The import DAG's form (``gmcrm_import_leads``)."""
+    return {
+        "dealer_codes": dealer_codes_param(),
+        "full_resync": flag_param(
+            "Full resync",
+            "Re-read every open lead of these dealerships, ignoring the watermark.",
+        ),
+        "since": since_param(),
+    }
+
+
+def send_params() -> dict[str, Param]:
+    """The send DAG's form (``gmcrm_send_triggers``): the filters, the backfill of failed sends, lanes."""
+    return {
+        "dealer_codes": dealer_codes_param(),
+        "retry_failed": flag_param(
+            "Retry failed events",
+            "Put FAILED events (within these filters) back in the queue first: the backfill of failed sends. "
+            "Airflow's date-range Backfill is not this: it makes runs for past dates and selects no events.",
+        ),
+        "lead_id": Param(
+            None,
+            type=["null", "string"],
+            title="Lead ID",
+            description="Only this GM Lead ID (18 characters, starts with 006). Empty: every lead.",
+        ),
+        "trigger_codes": optional_list_param(
+            "Trigger codes",
+            "Only these triggers (CRE, VPE, NFF, ...), one a line. Empty: all.",
+        ),
+        "occurred_from": occurred_from_param(),
+        "occurred_to": occurred_to_param(),
+        "dry_run": flag_param(
+            "Dry run",
+            "Build and log the payloads; send nothing and change nothing.",
+        ),
+        "lanes": optional_int_param(
+            1,
+            "Parallel lanes",
+            "Send in this many parallel tasks (1 to 8); the events of one lead always share a lane.",
+            minimum=1,
+            maximum=8,
+        ),
+    }
 
 
 def datetime_value(params: Mapping[str, Any], name: str) -> datetime | None:

@@ -69,21 +69,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         from .server import ServeOptions, serve  # deferred: uvicorn and trustme only for serving
+        from .store import OrgConfig
 
-        serve(
-            ServeOptions(
-                state_dir=args.state_dir,
-                host=args.host,
-                port=args.port,
-                dealer_codes=_dealer_codes(args),
-                leads_per_dealer=args.leads_per_dealer,
-                seed=args.seed,
-                daily_limit=args.daily_limit,
-                client_id=args.client_id,
-                client_secret=args.client_secret,
-                log_level=args.log_level,
-            )
+        org = OrgConfig(
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            daily_limit=args.daily_limit,
+            seed=args.seed,
+            dealer_codes=_dealer_codes(args),
+            leads_per_dealer=args.leads_per_dealer,
         )
+        serve(ServeOptions(state_dir=args.state_dir, host=args.host, port=args.port, org=org, log_level=args.log_level))
         return 0
     if args.command == "generate":
         now = timefmt.parse_sf(args.now) if args.now else datetime.now(UTC)

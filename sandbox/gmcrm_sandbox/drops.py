@@ -33,10 +33,8 @@ class DropConnections:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+        # Any scope passes through here as it is unless marked, and only an HTTP route marks its own
+        # (the sandbox runs without lifespan and has no websockets).
         async def guarded_send(message: Message) -> None:
             if scope.get(DROP_KEY):
                 return  # swallowed: the client gets nothing

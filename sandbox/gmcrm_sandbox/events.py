@@ -60,12 +60,7 @@ class IncomingEvent:
 
 def parse_collection(body: bytes) -> tuple[bool, list[IncomingEvent]]:
     """(allOrNone, records) of a collection upsert body, or ``ApiError`` for the whole request."""
-    try:
-        payload = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "JSON_PARSER_ERROR", f"Unexpected character in request body: {exc}") from None
-    if not isinstance(payload, dict):
-        raise ApiError(400, "JSON_PARSER_ERROR", "Cannot deserialize the request body: expected a JSON object")
+    payload = _json_object(body)
     all_or_none = payload.get("allOrNone", False)
     if not isinstance(all_or_none, bool):
         raise ApiError(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of boolean for allOrNone")
@@ -87,12 +82,7 @@ def parse_collection(body: bytes) -> tuple[bool, list[IncomingEvent]]:
 def parse_single(body: bytes, dms_event_id: str) -> IncomingEvent:
     """The body of a single upsert ``PATCH sobjects/Lead_Event__c/DMS_Event_Id__c/<value>``: the fields,
     ``attributes`` optional, the external id taken from the URL."""
-    try:
-        payload = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "JSON_PARSER_ERROR", f"Unexpected character in request body: {exc}") from None
-    if not isinstance(payload, dict):
-        raise ApiError(400, "JSON_PARSER_ERROR", "Cannot deserialize the request body: expected a JSON object")
+    payload = _json_object(body)
     raw = {k: v for k, v in payload.items() if k.lower() != "dms_event_id__c"}
     sent_id = next((v for k, v in payload.items() if k.lower() == "dms_event_id__c"), dms_event_id)
     if sent_id != dms_event_id:
@@ -105,6 +95,17 @@ def parse_single(body: bytes, dms_event_id: str) -> IncomingEvent:
     raw.setdefault("attributes", {"type": LEAD_EVENT.name})
     raw["DMS_Event_Id__c"] = dms_event_id
     return _parse_record(0, raw)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be one JSON object, else the ``JSON_PARSER_ERROR`` Salesforce answers."""
+    try:
+        payload = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "JSON_PARSER_ERROR", f"Unexpected character in request body: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "JSON_PARSER_ERROR", "Cannot deserialize the request body: expected a JSON object")
+    return payload
 
 
 def _parse_record(index: int, raw: Any) -> IncomingEvent:

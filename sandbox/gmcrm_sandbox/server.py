@@ -12,7 +12,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import trustme
@@ -30,12 +30,8 @@ class ServeOptions:
     state_dir: Path
     host: str = "127.0.0.1"
     port: int = 8443
-    dealer_codes: tuple[str, ...] = ()
-    leads_per_dealer: int = 20
-    seed: int = 42
-    daily_limit: int = 15000
-    client_id: str = "gmcrm"
-    client_secret: str = "sandbox-secret"  # noqa: S105 - the sandbox's documented default, not a secret
+    # The org it serves: credentials, daily limit, generated leads.
+    org: OrgConfig = field(default_factory=OrgConfig)
     log_level: str = "warning"
 
 
@@ -100,16 +96,7 @@ def serve(options: ServeOptions) -> None:
     certs = make_certificates(state_dir, hosts)
 
     started = time.monotonic()
-    org = Org(
-        OrgConfig(
-            client_id=options.client_id,
-            client_secret=options.client_secret,
-            daily_limit=options.daily_limit,
-            seed=options.seed,
-            dealer_codes=options.dealer_codes,
-            leads_per_dealer=options.leads_per_dealer,
-        )
-    )
+    org = Org(options.org)
     generated_in = time.monotonic() - started
     sock = _bind(options.host, options.port)
     port = sock.getsockname()[1]
@@ -117,8 +104,8 @@ def serve(options: ServeOptions) -> None:
     info = SandboxInfo(
         instance_url=f"https://{url_host}:{port}",
         ca_bundle=str(certs.ca_bundle),
-        client_id=options.client_id,
-        client_secret=options.client_secret,
+        client_id=options.org.client_id,
+        client_secret=options.org.client_secret,
         pid=os.getpid(),
     )
 

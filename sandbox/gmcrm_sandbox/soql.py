@@ -180,6 +180,20 @@ class _SoqlError(Exception):
         self.message = message
 
 
+def _value(kind: str, value: Any, tok: Token) -> Value:
+    """A literal at its token's position."""
+    return Value(kind, value, tok.line or 1, tok.column or 1)
+
+
+def _parsed_literal(kind: str, tok: Token, parse: Callable[[str], Any]) -> Value:
+    """A date or datetime literal; one that does not parse is refused at its position."""
+    try:
+        parsed = parse(str(tok))
+    except ValueError:
+        raise _SoqlError(tok.line or 1, tok.column or 1, f"invalid {kind}: {tok}") from None
+    return _value(kind, parsed, tok)
+
+
 class _ToAst(Transformer[Token, Any]):
     """lark tree to the dataclasses above."""
 
@@ -205,38 +219,28 @@ class _ToAst(Transformer[Token, Any]):
                 tok.column or 1,
                 f"Invalid string literal '{body}'. Illegal character sequence '{exc}' in string literal.",
             ) from None
-        return Value("string", decoded, tok.line or 1, tok.column or 1)
+        return _value("string", decoded, tok)
 
     def number(self, items: list[Token]) -> Value:
         tok = items[0]
         text = str(tok)
         number: int | float = float(text) if any(c in text for c in ".eE") else int(text)
-        return Value("number", number, tok.line or 1, tok.column or 1)
+        return _value("number", number, tok)
 
     def datetime(self, items: list[Token]) -> Value:
-        tok = items[0]
-        try:
-            parsed = timefmt.parse_sf(str(tok))
-        except ValueError:
-            raise _SoqlError(tok.line or 1, tok.column or 1, f"invalid datetime: {tok}") from None
-        return Value("datetime", parsed, tok.line or 1, tok.column or 1)
+        return _parsed_literal("datetime", items[0], timefmt.parse_sf)
 
     def date(self, items: list[Token]) -> Value:
-        tok = items[0]
-        try:
-            parsed = date.fromisoformat(str(tok))
-        except ValueError:
-            raise _SoqlError(tok.line or 1, tok.column or 1, f"invalid date: {tok}") from None
-        return Value("date", parsed, tok.line or 1, tok.column or 1)
+        return _parsed_literal("date", items[0], date.fromisoformat)
 
     def true(self, items: list[Token]) -> Value:
-        return Value("boolean", True, items[0].line or 1, items[0].column or 1)
+        return _value("boolean", True, items[0])
 
     def false(self, items: list[Token]) -> Value:
-        return Value("boolean", False, items[0].line or 1, items[0].column or 1)
+        return _value("boolean", False, items[0])
 
     def null(self, items: list[Token]) -> Value:
-        return Value("null", None, items[0].line or 1, items[0].column or 1)
+        return _value("null", None, items[0])
 
     def compare(self, items: list[Any]) -> Compare:
         field, op, value = items

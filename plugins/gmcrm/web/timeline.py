@@ -4,6 +4,7 @@ task log of the run that sent it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
@@ -22,6 +23,17 @@ KIND_LABELS = {
     "EVENT_CREATED": "Evento criado",
     "SEND_ATTEMPT": "Send attempt",
     "NOT_SENT": "Not sent",
+}
+
+
+# What an import shows, each as the lead log's detail has it: its key -> the fact's label.
+IMPORTED_FACTS = {
+    "contact_id": "DMS contact",
+    "dealer_code": "Dealership",
+    "lead_type": "Lead type",
+    "status": "Contact status",
+    "gm_stage": "GM stage",
+    "gm_substage": "GM substage",
 }
 
 
@@ -90,14 +102,7 @@ def _facts(item: TimelineItem, entry: lead_log.TimelineEntry, lead_id: str, tz: 
     d = entry.detail or {}
     if entry.kind == "IMPORTED":
         item.anchor = f"contact-{d.get('contact_id')}"
-        item.facts = [
-            Fact("DMS contact", shown(d.get("contact_id"))),
-            Fact("Dealership", shown(d.get("dealer_code"))),
-            Fact("Lead type", shown(d.get("lead_type"))),
-            Fact("Contact status", shown(d.get("status"))),
-            Fact("GM stage", shown(d.get("gm_stage"))),
-            Fact("GM substage", shown(d.get("gm_substage"))),
-        ]
+        item.facts = _shown(d, IMPORTED_FACTS)
     elif entry.kind == "QUARANTINED":
         item.facts = [
             Fact("Times seen", shown(d.get("times_seen"))),
@@ -107,9 +112,7 @@ def _facts(item: TimelineItem, entry: lead_log.TimelineEntry, lead_id: str, tz: 
     elif entry.kind == "EVENT_CREATED":
         item.anchor = f"event-{d.get('outbox_id')}"
         item.facts = [
-            Fact("Outbox event", shown(d.get("outbox_id"))),
-            Fact("Status now", shown(d.get("status"))),
-            Fact("Attempts", shown(d.get("attempts"))),
+            *_shown(d, {"outbox_id": "Outbox event", "status": "Status now", "attempts": "Attempts"}),
             Fact("Sent at", when(d.get("sent_at"), tz)),
         ]
         if d.get("last_error"):
@@ -119,10 +122,14 @@ def _facts(item: TimelineItem, entry: lead_log.TimelineEntry, lead_id: str, tz: 
     elif entry.kind == "NOT_SENT":
         item.facts = [
             Fact("DMS record", shown(f"{d.get('source_table')} {d.get('source_id')}")),
-            Fact("Reason", shown(d.get("reason_code"))),
-            Fact("Closed by event", shown(d.get("closed_by_outbox_id"))),
+            *_shown(d, {"reason_code": "Reason", "closed_by_outbox_id": "Closed by event"}),
             Fact("Why not sent", free_text(d.get("reason"), lead_id), wide=True),
         ]
+
+
+def _shown(detail: Mapping[str, Any], labels: Mapping[str, str]) -> list[Fact]:
+    """Facts shown as the entry's detail has them: its key -> the fact's label, in that order."""
+    return [Fact(label, shown(detail.get(key))) for key, label in labels.items()]
 
 
 def _attempt(item: TimelineItem, entry: lead_log.TimelineEntry, codes: dict[str, Any] | None, lead_id: str) -> None:

@@ -103,19 +103,26 @@ def problems(leads: Leads) -> list[Problem]:
     def nameless(i: int) -> str:
         return nameless_text
 
-    @cache
-    def user_text(code: str, dealership: str) -> str:
-        option = USER_SETTING[code].removesuffix("_user_id").replace("_", "-")
+    # A dealership setting missing for a lead type: the message of lead i depends on its lead type and
+    # dealership only, so each pair's text is written once.
+    def by_lead_type(text: Callable[[str, str], str]) -> Callable[[int], str]:
+        cached = cache(text)
+        return lambda i: cached(leads.types.at(i), codes[group[i]])
+
+    def unset_text(dealership: str, code: str, missing: str, how: str) -> str:
         return (
-            f"Dealership {dealership} has no user for {leads.label(code)} leads: set it with "
-            f"`gmcrm dealership set {dealership} --{option}-user LOGIN` (logins: `gmcrm users list "
-            f"{dealership}`) and the lead is tried again on the next run"
+            f"Dealership {dealership} has no {missing} for {leads.label(code)} leads: set {how} and the lead "
+            f"is tried again on the next run"
         )
 
-    def user(i: int) -> str:
-        return user_text(leads.types.at(i), codes[group[i]])
+    def user_text(code: str, dealership: str) -> str:
+        option = USER_SETTING[code].removesuffix("_user_id").replace("_", "-")
+        how = (
+            f"it with `gmcrm dealership set {dealership} --{option}-user LOGIN` (logins: `gmcrm users list "
+            f"{dealership}`)"
+        )
+        return unset_text(dealership, code, "user", how)
 
-    @cache
     def setting_text(code: str, dealership: str) -> str:
         # Only used-vehicle leads take their department from the settings (the others: their user's).
         department = (
@@ -123,14 +130,11 @@ def problems(leads: Leads) -> list[Problem]:
             if code == "USED_VEHICLE"
             else "`"
         )
-        return (
-            f"Dealership {dealership} has no contact type and subtype for {leads.label(code)} leads: set them "
-            f"with `gmcrm contact-settings set {dealership} --lead-type {code} --contact-type TYPE "
-            f"--contact-subtype SUBTYPE{department} and the lead is tried again on the next run"
+        how = (
+            f"them with `gmcrm contact-settings set {dealership} --lead-type {code} --contact-type TYPE "
+            f"--contact-subtype SUBTYPE{department}"
         )
-
-    def setting(i: int) -> str:
-        return setting_text(leads.types.at(i), codes[group[i]])
+        return unset_text(dealership, code, "contact type and subtype", how)
 
     @cache
     def too_long_text(logical: str, length: int) -> str:
@@ -154,8 +158,8 @@ def problems(leads: Leads) -> list[Problem]:
         checks.append((Reason.FIELD_TOO_LONG, lengths > limit, too_long))
     has_user, has_setting = leads.dealers.served(leads.cell)
     no_user, no_setting = known & ~has_user, known & ~has_setting
-    checks.append((Reason.NO_USER, no_user, user))
-    checks.append((Reason.NO_CONTACT_SETTING, no_setting, setting))
+    checks.append((Reason.NO_USER, no_user, by_lead_type(user_text)))
+    checks.append((Reason.NO_CONTACT_SETTING, no_setting, by_lead_type(setting_text)))
     return checks
 
 
