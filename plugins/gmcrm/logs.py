@@ -69,6 +69,11 @@ class MaskingFilter(logging.Filter):
 _FILTER = MaskingFilter()
 
 
+def plural(count: int, word: str) -> str:
+    """A count as the lines a person reads say it: ``1 lead``, ``2 leads`` (a word plural with an s)."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def get_logger(name: str) -> logging.Logger:
     logger = logging.getLogger(name)
     if _FILTER not in logger.filters:

@@ -26,7 +26,7 @@ import psycopg
 
 from gmcrm.alerts import alert, import_failures_text
 from gmcrm.leads.failures import ImportFailure, run_failures
-from gmcrm.logs import get_logger
+from gmcrm.logs import get_logger, plural
 from gmcrm.normalize import mask_text
 from gmcrm.paths import named_queries
 
@@ -38,10 +38,6 @@ SUMMARY_KEY = "summary"
 #: How much of one error a summary keeps (the whole of it is in gmcrm.import_failure or the outbox row).
 ERROR_CHARS = 500
 SEND_OUTCOMES = ("SENT", "RETRY", "DEFERRED", "FAILED", "DRY_RUN")
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def failed_task_names(states: Mapping[str, Any], labels: Mapping[str, list[str]], skip: str) -> list[str]:
@@ -87,13 +83,13 @@ class ImportRunSummary:
         parts = []
         if self.failures:
             failed = "; ".join(f"{f.dealer_code} ({f.stage}: {f.error[:ERROR_CHARS]})" for f in self.failures)
-            parts.append(f"import failed for {_n(len(self.failures), 'dealership')}: {failed}")
+            parts.append(f"import failed for {plural(len(self.failures), 'dealership')}: {failed}")
         if self.failed_tasks:
             parts.append(f"failed tasks: {', '.join(self.failed_tasks)} (see their logs)")
         parts.append(
-            f"{_n(self.imported, 'dealership')} imported: {_n(self.leads_read, 'lead')} read, "
-            f"{_n(self.contacts_created, 'contact')} created, {self.contacts_updated} updated, "
-            f"{self.quarantined} quarantined, {_n(self.events_recorded, 'event')} recorded"
+            f"{plural(self.imported, 'dealership')} imported: {plural(self.leads_read, 'lead')} read, "
+            f"{plural(self.contacts_created, 'contact')} created, {self.contacts_updated} updated, "
+            f"{self.quarantined} quarantined, {plural(self.events_recorded, 'event')} recorded"
         )
         if self.stopped:
             parts.append(f"stopped, everything left for the next run: {self.stopped}")
@@ -203,7 +199,7 @@ class SendRunSummary:
             more = f" and {len(self.failed) - 10} more" if len(self.failed) > 10 else ""
             blocked = f"; {self.blocked_behind} blocked behind them" if self.blocked_behind else ""
             parts.append(
-                f"{_n(len(self.failed), 'event')} failed for good, waiting for a person: {events}{more}{blocked}. "
+                f"{plural(len(self.failed), 'event')} failed for good, waiting for a person: {events}{more}{blocked}. "
                 "Fix the cause, then run gmcrm_send_triggers with retry_failed (or gmcrm events retry)"
             )
         if self.failed_before:

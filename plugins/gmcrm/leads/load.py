@@ -27,7 +27,7 @@ from gmcrm.leads.transform import (
     GroupResult,
     transform_group,
 )
-from gmcrm.logs import get_logger
+from gmcrm.logs import get_logger, plural
 from gmcrm.paths import named_queries
 
 _SQL = named_queries("import")
@@ -70,13 +70,13 @@ class LoadResult:
         """What this load changed in the DMS (empty: nothing)."""
         changed = []
         if self.contacts_created:
-            changed.append(_plural(self.contacts_created, "new contact") + self._customers())
+            changed.append(plural(self.contacts_created, "new contact") + self._customers())
         if self.contacts_updated:
             changed.append(f"{self.contacts_updated} updated")
         if self.deleted:
             changed.append(f"{self.deleted} deleted at GM")
         if self.events_recorded:
-            changed.append(_plural(self.events_recorded, "event"))
+            changed.append(plural(self.events_recorded, "event"))
         return changed
 
     def _customers(self) -> str:
@@ -85,8 +85,8 @@ class LoadResult:
         if new and found:
             return f" (customers: {new} new, {found} existing)"
         if new:
-            return f" ({_plural(new, 'new customer')})"
-        return f" ({_plural(found, 'existing customer')})" if found else ""
+            return f" ({plural(new, 'new customer')})"
+        return f" ({plural(found, 'existing customer')})" if found else ""
 
     def line(self) -> str:
         """One short line a person reads in the log viewer: what changed, then what was left as it is (counts
@@ -95,7 +95,7 @@ class LoadResult:
         if not self.leads_read:
             return f"{self.dealer_code}: no new or changed leads at GM; {self.seconds:.2f}s"
         changed = self.changes()
-        head = f"{self.dealer_code}: {_plural(self.leads_read, 'lead')} read"
+        head = f"{self.dealer_code}: {plural(self.leads_read, 'lead')} read"
         head += f": {', '.join(changed)}" if changed else ", no changes"
         # Not changes: leads this read left out of the DMS (quarantined: their reasons are in
         # gmcrm.lead_quarantine; closed at GM before their first import: never imported).
@@ -103,10 +103,6 @@ class LoadResult:
         if self.skipped_closed:
             kept.append(f"{self.skipped_closed} closed at GM")
         return "; ".join([head, *kept, f"{self.seconds:.2f}s"])
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def read_contexts(conn: psycopg.Connection[Any], dealer_codes: list[str]) -> dict[str, DealerContext]:

@@ -21,7 +21,7 @@ from gmcrm.leads.extract import (
 )
 from gmcrm.leads.failures import error_text, record_failure
 from gmcrm.leads.load import LoadResult, load_dealer, prepare_group
-from gmcrm.logs import get_logger
+from gmcrm.logs import get_logger, plural
 from gmcrm.paths import named_queries
 
 _SQL = named_queries("import")
@@ -108,7 +108,7 @@ def connection_line(
     """The extract's one line per GM connection: what its shared query read and the API calls it used (they
     are the connection's, not any one dealership's, so they are logged here once and not on each
     dealership's load line). Counts that are zero are left out."""
-    parts = [f"GM connection {conn_id}: {_plural(staged, 'lead')} staged for {_plural(dealerships, 'dealership')}"]
+    parts = [f"GM connection {conn_id}: {plural(staged, 'lead')} staged for {plural(dealerships, 'dealership')}"]
     if retried:  # staged again from their stored record, not read from GM
         parts.append(f"{retried} of them from quarantine")
     if quarantined:
@@ -118,10 +118,6 @@ def connection_line(
     if unmatched:
         parts.append(f"{unmatched} of other dealerships")
     return "; ".join([", ".join(parts), calls])
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def extract(
