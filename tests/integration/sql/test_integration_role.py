@@ -11,13 +11,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from psycopg import errors, sql
 from psycopg.conninfo import make_conninfo
+from typer.testing import CliRunner
 
 from gmcrm import dms_catalogues, lead_log, ops_queries
+from gmcrm.cli import app
 from gmcrm_devtools import dms_actions as dms
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.helpers.send import contacts, gm_codes, import_leads, outbox, seed, send
@@ -33,7 +36,9 @@ def app_url(dms_url: str, conn: psycopg.Connection[Any]) -> Iterator[str]:
     user = f"gmcrm_app_{uuid.uuid4().hex[:10]}"
     conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(sql.Identifier(user), sql.Identifier(ROLE)))
     try:
-        yield make_conninfo(dms_url, user=user)
+        # A URI (the test databases' URLs are URIs), as yoyo needs one for `gmcrm db upgrade`.
+        parts = urlsplit(dms_url)
+        yield urlunsplit(parts._replace(netloc=f"{user}@{parts.netloc.rsplit('@', 1)[-1]}"))
     finally:
         # The role is the cluster's: the test database is dropped after this, so revoke here to drop it.
         conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(user)))
@@ -118,3 +123,22 @@ def test_a_dms_table_added_later_stays_closed(conn: psycopg.Connection[Any], app
             app.execute("SELECT * FROM dms.salesperson_commission")
         app.execute("INSERT INTO gmcrm.later_table VALUES (1)")
         assert app.execute("SELECT x FROM gmcrm.later_table").fetchall() == [(1,)]
+
+
+def test_the_commands_people_run_work_as_the_role(conn: psycopg.Connection[Any], app_url: str) -> None:
+    seed(conn)
+    runner = CliRunner()
+    for args, codes in (
+        (["dealership", "list"], {0}),
+        (["dealership", "check", "BR0001"], {0, 1}),  # 1: something to fix, which is an answer
+        (["dealership", "check", "BR0042"], {0, 1}),  # DMS-only: reads its departments, users, types, origins
+        (["quarantine", "list"], {0}),
+        (["events", "list", "--status", "FAILED"], {0}),
+        (["reasons", "list", "BR0001", "--unmapped"], {0}),
+    ):
+        result = runner.invoke(app, [*args, "--dms-url", app_url])
+        assert result.exit_code in codes, (args, result.output)
+        assert "permission denied" not in result.output.lower(), (args, result.output)
+    # Migrations are the owner's: the role cannot even read yoyo's bookkeeping.
+    upgrade = runner.invoke(app, ["db", "upgrade", "--dms-url", app_url])
+    assert upgrade.exit_code == 1 and "permission denied" in upgrade.output.lower(), upgrade.output
