@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from docker.utils.build import exclude_paths
 from dockerfile_parse import DockerfileParser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +72,22 @@ def test_dockerignore_lets_in_exactly_what_the_dockerfile_copies() -> None:
     assert lines[0] == "*"  # everything out (.env, .venv, .gmcrm, the sandbox, tests) ...
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert allowed == set(_copied_sources())  # ... but what the image needs
+
+
+def test_the_build_context_holds_no_secret_and_no_development_file() -> None:
+    # The Docker SDK's own reading of .dockerignore: the files `docker build .` would send.
+    patterns = [line for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
+    context = exclude_paths(str(ROOT), [p for p in patterns if p])
+    assert "plugins/gmcrm/cli.py" in context and "include/sql/routines/60.gmcrm.load_dealer.sql" in context
+    assert "dags/gmcrm_send_triggers.py" in context and "plugins/gmcrm/config/gm_crm.yaml" in context
+    leaked = {
+        path
+        for path in context
+        if path.startswith(("sandbox", "tests", "benchmarks", ".venv", ".gmcrm", ".git/", "docs"))
+        or path in {".env", "requirements-dev.txt", "Makefile"}
+        or path.endswith(".pyc")
+    }
+    assert leaked == set()
 
 
 def test_hadolint_finds_nothing() -> None:
