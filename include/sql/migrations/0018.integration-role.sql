@@ -10,6 +10,8 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gmcrm_integration') THEN
         CREATE ROLE gmcrm_integration NOLOGIN;
     END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;  -- another database of the same server made it meanwhile (parallel test sessions do)
 END
 $$;
 
