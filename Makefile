@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test lint demo run sandbox db-upgrade constraints bench resilience clean system-deps
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+# requirements.txt is production's (the Docker image); requirements-dev.txt adds the tests, the sandbox and the tools.
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q pip==25.3
-	$(BIN)/python -m pip install -q -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install -q -r requirements-dev.txt -c constraints.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 

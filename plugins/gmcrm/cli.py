@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from gmcrm import db, dealerships, lead_log, migrate
+from gmcrm.cli_deploy import deploy_app
 from gmcrm.cli_options import DmsUrl
 from gmcrm.cli_quarantine import quarantine_app
 from gmcrm.errors import error_text
@@ -80,6 +81,7 @@ app.add_typer(dealer_app, name="dealership")
 app.add_typer(events_app, name="events")
 app.add_typer(reasons_app, name="reasons")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(deploy_app, name="deploy")
 
 
 def _url(dms_url: str | None) -> str:

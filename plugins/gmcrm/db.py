@@ -49,7 +49,13 @@ class EmbeddedPostgres:
             runtime.mkdir(parents=True, exist_ok=True)
             runtime.chmod(0o700)
             os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-        import pgserver  # imported late: only machines without GMCRM_DMS_URL need it
+        try:
+            import pgserver  # imported late: only machines without GMCRM_DMS_URL need it
+        except ImportError:  # the production image installs requirements.txt only (no pgserver)
+            raise RuntimeError(
+                "no DMS database given (GMCRM_DMS_URL, --dms-url or the dms_postgres connection) and the "
+                "embedded PostgreSQL is a development tool (requirements-dev.txt), not installed here"
+            ) from None
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
         # 'stop' only stops a server this process started; a running one is reused.
