@@ -73,7 +73,8 @@ def gmcrm_import_leads() -> None:
                 dealer_codes=list(params.get("dealer_codes") or []),
                 full_resync=bool(params.get("full_resync")),
                 since=since,
-                per_group=af.dealers_per_task(),
+                per_group=af.dealers_per_task(),  # None unless GMCRM_DEALERS_PER_TASK is set: automatic
+                max_tasks=af.import_max_tasks(ctx["dag"]),
             )
         if summary.stopped:  # the daily limit: not a failure, but the run's summary says so
             ctx["ti"].xcom_push(key="stopped", value=summary.stopped)

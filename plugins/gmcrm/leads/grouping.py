@@ -128,8 +128,17 @@ def group_label(codes: Sequence[str], overdue: Collection[str] = ()) -> str:
     rest = [c for c in codes if c not in overdue]
     parts: list[str] = []
     if first:
-        shown = ", ".join(first[:LABEL_CODES])
-        parts.append(shown + (f" +{len(first) - LABEL_CODES}" if len(first) > LABEL_CODES else ""))
+        parts.append(_codes_text(first))
     if rest:
-        parts.append(rest[0] if len(rest) == 1 else f"{rest[0]}..{rest[-1]}")
+        parts.append(rest[0] if len(rest) == 1 else f"{rest[0]}..{rest[-1]}")  # in code order
     return f"{', then '.join(parts)} ({len(codes)})"
+
+
+def _codes_text(codes: list[str]) -> str:
+    """A few codes by name; many as a range when they are in code order (a first run of many
+    dealerships), else the first ones and how many more."""
+    if len(codes) <= LABEL_CODES:
+        return ", ".join(codes)
+    if codes == sorted(codes):
+        return f"{codes[0]}..{codes[-1]}"
+    return f"{', '.join(codes[:LABEL_CODES])} +{len(codes) - LABEL_CODES}"

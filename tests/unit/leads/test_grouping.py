@@ -101,5 +101,7 @@ def test_labels_name_the_codes_a_group_holds_the_overdue_ones_first() -> None:
     assert group_label([f"BR{i:04d}" for i in range(1, 51)]) == "BR0001..BR0050 (50)"
     group = ["BR0457", "BR0003", *(f"BR{i:04d}" for i in range(10, 58))]
     assert group_label(group, overdue={"BR0457", "BR0003"}) == "BR0457, BR0003, then BR0010..BR0057 (50)"
-    many = [f"BR09{i:02d}" for i in range(5)]
-    assert group_label(many, overdue=set(many)) == "BR0900, BR0901, BR0902 +2 (5)"
+    many = ["BR0905", "BR0901", "BR0903", "BR0902", "BR0904"]
+    assert group_label(many, overdue=set(many)) == "BR0905, BR0901, BR0903 +2 (5)"
+    never_loaded = [f"BR{i:04d}" for i in range(1, 51)]  # a first run: every dealership is overdue
+    assert group_label(never_loaded, overdue=set(never_loaded)) == "BR0001..BR0050 (50)"
