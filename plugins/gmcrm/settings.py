@@ -14,6 +14,7 @@ before asking gets it; :mod:`gmcrm.paths` asks once, at import. Airflow's own se
 | ``GMCRM_TRIGGER_CATALOGUE`` | ``config/triggers.yaml`` | the GM trigger catalogue |
 | ``GMCRM_IMPORT_MAX_TASKS`` | 20 | the most mapped load tasks an import run makes (Airflow's limits lower it) |
 | ``GMCRM_DEALERS_PER_TASK`` | automatic | dealerships per mapped import task, overriding the automatic grouping |
+| ``GMCRM_TASK_PRELOAD`` | on | ``0``: no import of the tasks' modules before forking them (``gmcrm.preload``) |
 | ``GMCRM_UI_PORT`` | 8080 | ``make run``: the port of Airflow's UI and API |
 | ``GMCRM_DEMO_LEADS`` | 8 | ``make demo``: generated leads per dealership |
 | ``GMCRM_RESILIENCE_DEBUG`` | off | ``make resilience``: print each DAG run's state and time |
@@ -31,6 +32,7 @@ GM_MAPPING = "GMCRM_GM_MAPPING"
 TRIGGER_CATALOGUE = "GMCRM_TRIGGER_CATALOGUE"
 DEALERS_PER_TASK = "GMCRM_DEALERS_PER_TASK"
 IMPORT_MAX_TASKS = "GMCRM_IMPORT_MAX_TASKS"
+TASK_PRELOAD = "GMCRM_TASK_PRELOAD"
 UI_PORT = "GMCRM_UI_PORT"
 DEMO_LEADS = "GMCRM_DEMO_LEADS"
 RESILIENCE_DEBUG = "GMCRM_RESILIENCE_DEBUG"
@@ -67,6 +69,11 @@ def dealers_per_task() -> int | None:
 def import_max_tasks() -> int | None:
     """A whole number of at least 1 when set; None (the default, see gmcrm.leads.grouping) otherwise."""
     return _positive(IMPORT_MAX_TASKS)
+
+
+def task_preload() -> bool:
+    """On unless ``GMCRM_TASK_PRELOAD`` is ``0``, ``false``, ``no`` or ``off``."""
+    return os.environ.get(TASK_PRELOAD, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def _positive(name: str) -> int | None:
