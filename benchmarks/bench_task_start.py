@@ -206,8 +206,15 @@ def main() -> int:
         print("| worker | version | task doing nothing: CPU-s / wall s | load task start: CPU-s / wall s |")
         print("| --- | --- | --- | --- |")
         figures: dict[tuple[str, str], dict[str, Any]] = {}
-        for kind, kind_name in (("celery", "Celery (plugins not loaded)"), ("local", "LocalExecutor (forked from the scheduler)")):
-            for version, tree, preload in (("before", before, False), ("after", ROOT, False), ("after + preload", ROOT, True)):
+        for kind, kind_name in (
+            ("celery", "Celery (plugins not loaded)"),
+            ("local", "LocalExecutor (forked from the scheduler)"),
+        ):
+            for version, tree, preload in (
+                ("before", before, False),
+                ("after", ROOT, False),
+                ("after + preload", ROOT, True),
+            ):
                 found = _run_worker(tree, kind, preload, args.starts, home)
                 figures[(kind, version)] = found
                 nothing, load = found["nothing"], found["load"]
@@ -227,7 +234,8 @@ def main() -> int:
             )
             pre = figures[(kind, "after + preload")]
             print(
-                f"  the preload itself, once per worker: {pre['preload_wall']:.2f} s; worker RSS {pre['rss_mb']:.0f} MB "
+                f"  the preload itself, once per worker: {pre['preload_wall']:.2f} s; "
+                f"worker RSS {pre['rss_mb']:.0f} MB "
                 f"(without: {figures[(kind, 'after')]['rss_mb']:.0f} MB)"
             )
         print("\nImport time in a fresh interpreter (python -X importtime), cumulative seconds:")
