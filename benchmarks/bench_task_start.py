@@ -190,6 +190,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", default="b419c19", help="the commit before the cuts (default: b419c19)")
     parser.add_argument("--starts", type=int, default=5, help="task processes forked per figure (median)")
+    parser.add_argument("--quick", action="store_true", help="without the real scheduler (about 4 minutes less)")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -245,7 +246,42 @@ def main() -> int:
         for name in dict.fromkeys([*times["before"], *times["after"]]):
             cells = [f"{times[v][name]:.3f}" if name in times[v] else "not imported" for v in ("before", "after")]
             print(f"| {name} | {cells[0]} | {cells[1]} |")
+        if not args.quick:
+            _real(before, args.starts)
     return 0
+
+
+def _real(before: Path, starts: int) -> None:
+    """The same figures from inside task processes that Airflow's scheduler started (task_start_real.py)."""
+    sys.path[:0] = [str(ROOT / "plugins"), str(Path(__file__).parent)]
+    import task_start_real as real
+
+    print(f"\nThe real scheduler (LocalExecutor, PostgreSQL metadata), {starts} mapped task instances per version,")
+    print("measured inside each task process (median):")
+    print(
+        "| version | CPU-s before the task's code | wall s before it | pandas already imported | "
+        "CPU-s importing the load task's modules | CPU-s to the task's work |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    versions = (
+        ("before", {"AIRFLOW__CORE__PLUGINS_FOLDER": str(before / "plugins"), "GMCRM_PROJECT_ROOT": str(before)}),
+        ("after, GMCRM_TASK_PRELOAD=0", {"GMCRM_TASK_PRELOAD": "0"}),
+        ("after (preload)", {}),
+    )
+    totals: dict[str, float] = {}
+    with real.airflow_up(ROOT / "plugins", starts) as (airflow, tmp):
+        for i, (name, env) in enumerate(versions):
+            probes = real.probe(airflow, tmp, f"bench_{i}", env)
+            cpu, imports = real.median(probes, "cpu"), real.median(probes, "imports")
+            totals[name] = cpu + imports
+            preloaded = sum(bool(p["pandas"]) for p in probes)
+            print(
+                f"| {name} | {cpu:.3f} | {real.median(probes, 'wall'):.3f} | {preloaded} of {len(probes)} "
+                f"| {imports:.3f} | {cpu + imports:.3f} |",
+                flush=True,
+            )
+    b, a = totals["before"], totals["after (preload)"]
+    print(f"\nper load task instance: {b:.3f} -> {a:.3f} CPU-s before its work starts ({b / a:.1f}x less)")
 
 
 if __name__ == "__main__":
