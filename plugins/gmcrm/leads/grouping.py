@@ -1,8 +1,9 @@
 """Which dealerships each mapped load task holds, in which order, and how the task is labelled. Pure.
 
-Every Airflow task instance has a fixed cost whatever it does: measured at ~0.7 CPU-s for a load
-task on a 2-core machine (a fresh process that imports pandas and gmcrm, see
-``benchmarks/bench_task_start.py``) plus ~0.25 s of the scheduler's time. With one dealership per
+Every Airflow task instance has a fixed cost whatever it does: ~0.7 CPU-s in a load task's own process
+before its work (0.67 measured with the real scheduler; 0.08 since :mod:`gmcrm.preload`, see
+``benchmarks/bench_task_start.py``), and about 1 s of wall time and 0.25 s of the scheduler's time
+around it (issue 11: 258 s of scheduling for 1,002 instances). With one dealership per
 instance, 1,000 dealerships cost more than the 5-minute cycle can give (issue 11: 1,002 instances did
 not finish in the run's 270 s; 22 instances of 50 dealerships loaded everything in 30 s). So the number
 of load instances is bounded by what the deployment runs at once (:func:`max_load_tasks`): few
