@@ -3,11 +3,19 @@
 
 Every 5 minutes: reads the new and changed GM leads of every enabled dealership (all open leads
 on a dealership's first run) with **one paginated Salesforce query per GM connection**, stages
-the raw records in PostgreSQL, then loads each dealership **in its own mapped task and
-transaction** (named by dealer code): customer match-or-create (CPF/CNPJ, e-mail, phone),
-contact by lead type, routing DIRECT or DISTRIBUTION, parts counter service and internal mail,
+the raw records in PostgreSQL, then loads each dealership **in its own transaction**, in mapped
+`load_dealerships` tasks named by the dealer codes they hold: customer match-or-create (CPF/CNPJ,
+e-mail, phone), contact by lead type, routing DIRECT or DISTRIBUTION, parts counter service and internal mail,
 `LIM`/`LAT` in the trigger outbox, quarantine with a reason for leads that cannot load.
 `last_integration_at` moves only once a dealership's load has committed.
+
+**Load tasks:** one per dealership (`BR0001`) while there are no more dealerships than the deployment
+runs at once; beyond that, groups (`BR0001..BR0050 (50)`), balanced on the leads each staged, at most
+`GMCRM_IMPORT_MAX_TASKS` (default 20) and never more than `[core] parallelism`, the DAG's
+`max_active_tasks` or the pool's slots (each task instance costs the scheduler and the worker a fixed
+time, whatever it loads). `GMCRM_DEALERS_PER_TASK` fixes the number per task instead. The dealerships
+whose last import failed or never ran come first (map index 0 starts first) and are named first in
+their task's label: `BR0457, BR0003, then BR0001..BR0048 (50)`.
 
 **Params** (Trigger DAG form): `dealer_codes` (empty: every enabled dealership), `full_resync`
 (re-read every open lead, ignoring the watermark), `since` (re-read from a date and time).
@@ -66,7 +74,8 @@ def gmcrm_import_leads() -> None:
                 dealer_codes=list(params.get("dealer_codes") or []),
                 full_resync=bool(params.get("full_resync")),
                 since=since,
-                per_group=af.dealers_per_task(),
+                per_group=af.dealers_per_task(),  # None unless GMCRM_DEALERS_PER_TASK is set: automatic
+                max_tasks=af.import_max_tasks(ctx["dag"]),
             )
         if summary.stopped:  # the daily limit: not a failure, but the run's summary says so
             ctx["ti"].xcom_push(key="stopped", value=summary.stopped)
@@ -74,7 +83,7 @@ def gmcrm_import_leads() -> None:
 
     @task(map_index_template="{{ dealer_label }}")
     def load_dealerships(group: dict[str, Any]) -> None:
-        """Load one group (by default one dealership) in its own transaction(s)."""
+        """Load one group (one dealership while there are few) in its own transaction(s), one per dealership."""
         from gmcrm import airflow_support as af
         from gmcrm.gm_mapping import load_mapping
         from gmcrm.leads import pipeline

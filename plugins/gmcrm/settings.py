@@ -12,7 +12,9 @@ before asking gets it; :mod:`gmcrm.paths` asks once, at import. Airflow's own se
 | ``GMCRM_DMS_URL`` | none: the embedded PostgreSQL | the DMS of the ``gmcrm`` commands, ``make demo``/``run`` |
 | ``GMCRM_GM_MAPPING`` | ``config/gm_crm.yaml`` | GM's object and field names |
 | ``GMCRM_TRIGGER_CATALOGUE`` | ``config/triggers.yaml`` | the GM trigger catalogue |
-| ``GMCRM_DEALERS_PER_TASK`` | 1 | dealerships per mapped import task (more when there are hundreds) |
+| ``GMCRM_IMPORT_MAX_TASKS`` | 20 | the most mapped load tasks an import run makes (Airflow's limits lower it) |
+| ``GMCRM_DEALERS_PER_TASK`` | automatic | dealerships per mapped import task, overriding the automatic grouping |
+| ``GMCRM_TASK_PRELOAD`` | on | ``0``: no import of the tasks' modules before forking them (``gmcrm.preload``) |
 | ``GMCRM_UI_PORT`` | 8080 | ``make run``: the port of Airflow's UI and API |
 | ``GMCRM_DEMO_LEADS`` | 8 | ``make demo``: generated leads per dealership |
 | ``GMCRM_RESILIENCE_DEBUG`` | off | ``make resilience``: print each DAG run's state and time |
@@ -29,6 +31,8 @@ DMS_URL = "GMCRM_DMS_URL"
 GM_MAPPING = "GMCRM_GM_MAPPING"
 TRIGGER_CATALOGUE = "GMCRM_TRIGGER_CATALOGUE"
 DEALERS_PER_TASK = "GMCRM_DEALERS_PER_TASK"
+IMPORT_MAX_TASKS = "GMCRM_IMPORT_MAX_TASKS"
+TASK_PRELOAD = "GMCRM_TASK_PRELOAD"
 UI_PORT = "GMCRM_UI_PORT"
 DEMO_LEADS = "GMCRM_DEMO_LEADS"
 RESILIENCE_DEBUG = "GMCRM_RESILIENCE_DEBUG"
@@ -57,12 +61,27 @@ def trigger_catalogue_file() -> str | None:
     return os.environ.get(TRIGGER_CATALOGUE) or None
 
 
-def dealers_per_task() -> int:
-    """At least 1; a value that is not a whole number counts as the default."""
+def dealers_per_task() -> int | None:
+    """A whole number of at least 1 when set; None (the automatic grouping) when not set or not one."""
+    return _positive(DEALERS_PER_TASK)
+
+
+def import_max_tasks() -> int | None:
+    """A whole number of at least 1 when set; None (the default, see gmcrm.leads.grouping) otherwise."""
+    return _positive(IMPORT_MAX_TASKS)
+
+
+def task_preload() -> bool:
+    """On unless ``GMCRM_TASK_PRELOAD`` is ``0``, ``false``, ``no`` or ``off``."""
+    return os.environ.get(TASK_PRELOAD, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _positive(name: str) -> int | None:
     try:
-        return max(1, int(os.environ.get(DEALERS_PER_TASK, "1")))
+        value = int(os.environ.get(name, "").strip())
     except ValueError:
-        return 1
+        return None
+    return value if value > 0 else None
 
 
 def ui_port_text() -> str:

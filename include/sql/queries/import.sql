@@ -146,6 +146,19 @@ coalesce(sum(contacts_updated), 0), coalesce(sum(quarantined), 0), coalesce(sum(
 coalesce(array_agg(dealer_code ORDER BY dealer_code) FILTER (WHERE events_recorded > 0), '{}')
 FROM gmcrm.import_log WHERE run_id = %s
 
+-- name: overdue_dealerships
+-- The dealerships of %(codes)s whose last import did not load: never loaded, or failed (import_failure)
+-- or staged by an earlier run than %(run_id)s (a load that never ran: the run timed out) after their
+-- last load. The longest waiting first: the import puts them first in its load order.
+SELECT d.code
+FROM unnest(%(codes)s::text[]) AS d(code)
+CROSS JOIN LATERAL (SELECT max(g.finished_at) AS loaded_at FROM gmcrm.import_log g WHERE g.dealer_code = d.code) l
+CROSS JOIN LATERAL (SELECT max(f.failed_at) AS failed_at FROM gmcrm.import_failure f WHERE f.dealer_code = d.code) f
+CROSS JOIN LATERAL (SELECT max(b.extracted_at) AS staged_at FROM gmcrm.import_batch b
+                    WHERE b.dealer_code = d.code AND b.run_id <> %(run_id)s) b
+WHERE l.loaded_at IS NULL OR f.failed_at > l.loaded_at OR b.staged_at > l.loaded_at
+ORDER BY l.loaded_at NULLS FIRST, d.code
+
 -- name: failure_streaks
 SELECT f.dealer_code, count(*) FROM gmcrm.import_failure f
 WHERE f.dealer_code = ANY(%s) AND f.failed_at > coalesce((SELECT max(g.finished_at) FROM gmcrm.import_log g WHERE g.dealer_code = f.dealer_code), '-infinity')

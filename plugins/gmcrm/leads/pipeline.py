@@ -1,28 +1,28 @@
-"""The import as steps the DAG (and the demo, tests and benchmarks) call: extract once, load per group."""
+"""The import as steps the DAG (and the demo, tests and benchmarks) call: extract once, load per group.
+
+Every load task imports this module at its start, so the extract's side (the GM client: simple_salesforce,
+zeep, httpx, ~0.2 s) is imported inside :func:`extract`, not here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from gmcrm.dealerships import Dealership, list_dealerships
-from gmcrm.gm_client import GmClient, GmError, GmStop, GmTransientError
 from gmcrm.leads import heal
-from gmcrm.leads.extract import (
-    clear_run,
-    durable_commits,
-    extract_to_staging,
-    group_by_connection,
-    purge_old_staging,
-)
 from gmcrm.leads.failures import error_text, record_failure
+from gmcrm.leads.grouping import DEFAULT_MAX_TASKS, group_label, load_order, split_groups
 from gmcrm.leads.load import LoadResult, load_dealer, prepare_group
 from gmcrm.logs import get_logger, plural
 from gmcrm.paths import named_queries
+
+if TYPE_CHECKING:
+    from gmcrm.gm_client import GmClient
 
 _SQL = named_queries("import")
 
@@ -35,19 +35,43 @@ class DealerGroup:
 
     dealer_codes: list[str]
     run_id: str
+    #: The group's dealerships whose last import did not load (they come first, see gmcrm.leads.grouping).
+    overdue: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        codes = self.dealer_codes
-        return codes[0] if len(codes) == 1 else f"{codes[0]}..{codes[-1]} ({len(codes)})"
+        return group_label(self.dealer_codes, self.overdue)
 
     def to_dict(self) -> dict[str, Any]:
         return {"dealer_codes": self.dealer_codes, "run_id": self.run_id, "label": self.label}
 
 
-def group_dealers(codes: list[str], per_group: int, run_id: str) -> list[DealerGroup]:
-    per_group = max(1, per_group)
-    return [DealerGroup(codes[i : i + per_group], run_id) for i in range(0, len(codes), per_group)]
+def group_dealers(
+    codes: Sequence[str],
+    run_id: str,
+    *,
+    per_group: int | None = None,
+    max_tasks: int = DEFAULT_MAX_TASKS,
+    staged: Mapping[str, int] | None = None,
+    overdue: Sequence[str] = (),
+) -> list[DealerGroup]:
+    """The load groups of a run: the overdue dealerships first (longest waiting first), then the others
+    by code; ``per_group`` of them per task when given, else at most ``max_tasks`` groups balanced on
+    ``staged`` records (see :func:`gmcrm.leads.grouping.split_groups`)."""
+    ordered = load_order(codes, overdue)
+    late = set(overdue)
+    return [
+        DealerGroup(group, run_id, tuple(c for c in group if c in late))
+        for group in split_groups(ordered, max_tasks=max_tasks, per_task=per_group, staged=staged)
+    ]
+
+
+def overdue_dealerships(conn: psycopg.Connection[Any], codes: Sequence[str], run_id: str) -> list[str]:
+    """Those of ``codes`` whose last import did not load (failed, never ran, or never loaded at all),
+    the longest waiting first (query ``overdue_dealerships``)."""
+    rows = conn.execute(_SQL["overdue_dealerships"], {"codes": list(codes), "run_id": run_id}).fetchall()
+    conn.commit()
+    return [row[0] for row in rows]
 
 
 @dataclass
@@ -71,6 +95,8 @@ class ExtractSummary:
 def connection_failure(conn_id: str, exc: BaseException) -> str:
     """What a person reads when a GM connection fails its dealerships: what happened, to which
     connection, and what to do (masked by record_failure)."""
+    from gmcrm.gm_client import GmError, GmTransientError
+
     what = error_text(exc)
     if type(exc).__name__ == "AirflowNotFoundException":
         return (
@@ -128,13 +154,27 @@ def extract(
     dealer_codes: list[str] | None = None,
     full_resync: bool = False,
     since: datetime | None = None,
-    per_group: int = 1,
+    per_group: int | None = 1,
+    max_tasks: int = DEFAULT_MAX_TASKS,
 ) -> ExtractSummary:
     """Stage the leads of every enabled dealership (or of ``dealer_codes``), one query set per GM connection.
 
     A GM connection that cannot be used (not defined, refused, not answering after the retries)
     fails only its own dealerships: each gets a gmcrm.import_failure row and stays out of the load
-    groups, and the other connections carry on."""
+    groups, and the other connections carry on.
+
+    The load groups: ``per_group`` dealerships each (``GMCRM_DEALERS_PER_TASK``; 1 for callers that
+    load one by one), or with ``per_group=None`` at most ``max_tasks`` groups balanced on the records
+    each dealership staged; either way the dealerships whose last import did not load come first."""
+    from gmcrm.gm_client import GmStop
+    from gmcrm.leads.extract import (
+        clear_run,
+        durable_commits,
+        extract_to_staging,
+        group_by_connection,
+        purge_old_staging,
+    )
+
     dealers: list[Dealership] = list_dealerships(conn, dealer_codes or None, enabled_only=True)
     durable_commits(conn)
     clear_run(conn, run_id)
@@ -142,6 +182,7 @@ def extract(
     summary = ExtractSummary([], 0, 0)
     stopped: list[str] = []
     loadable: list[str] = []
+    staged: dict[str, int] = {}
     for conn_id, members in group_by_connection(dealers).items():
         codes = [d.dealer_code for d in members]
         client: GmClient | None = None
@@ -164,6 +205,7 @@ def extract(
                 summary.api_calls += client.stats.calls
             continue
         loadable += codes
+        staged.update(result.per_dealer)
         summary.records += result.records
         summary.api_calls += client.stats.calls
         summary.unmatched += sum(result.unmatched.values())
@@ -183,7 +225,19 @@ def extract(
                 retried=sum(result.retried.values()),
             ),
         )
-    summary.groups = group_dealers(loadable, per_group, run_id)
+    overdue = overdue_dealerships(conn, loadable, run_id)
+    summary.groups = group_dealers(
+        loadable, run_id, per_group=per_group, max_tasks=max_tasks, staged=staged, overdue=overdue
+    )
+    if overdue:
+        shown = ", ".join(overdue[:10]) + (f" and {len(overdue) - 10} more" if len(overdue) > 10 else "")
+        log.info("loading first %d dealerships whose last import did not load: %s", len(overdue), shown)
+    log.info(
+        "%d dealerships in %d load tasks (%s)",
+        len(loadable),
+        len(summary.groups),
+        f"{per_group} per task, GMCRM_DEALERS_PER_TASK" if per_group else f"at most {max_tasks}",
+    )
     summary.stopped = "; ".join(stopped) or None
     return summary
 

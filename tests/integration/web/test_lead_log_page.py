@@ -581,7 +581,9 @@ def test_plugin_registers_with_airflow_without_database_or_network(tmp_path: Pat
         apps, _ = plugins_manager.get_fastapi_plugins()
         external_views, _ = plugins_manager._get_ui_plugins()
         errors = {k: v for k, v in plugins_manager.get_import_errors().items() if "lead_log" in k}
+        import sys
         print(json.dumps({
+            "pages_imported": [m for m in ("gmcrm.web.app", "fastapi") if m in sys.modules],
             "plugin": info.get("gmcrm_lead_log"),
             "prefixes": [a["url_prefix"] for a in apps],
             "app_types": [type(a["app"]).__name__ for a in apps],
@@ -597,9 +599,11 @@ def test_plugin_registers_with_airflow_without_database_or_network(tmp_path: Pat
     assert plugin is not None, "gmcrm_lead_log not loaded"
     assert plugin["source"] == "$PLUGINS_FOLDER/gmcrm_lead_log_plugin.py"
     assert plugin["fastapi_apps"] == [
-        {"app": "fastapi.applications.FastAPI", "url_prefix": "/gmcrm", "name": "gmcrm lead log"}
+        {"app": "gmcrm_lead_log_plugin.PagesApp", "url_prefix": "/gmcrm", "name": "gmcrm lead log"}
     ]
-    assert found["prefixes"].count("/gmcrm") == 1 and "FastAPI" in found["app_types"]
+    assert found["prefixes"].count("/gmcrm") == 1 and "PagesApp" in found["app_types"]
+    # Loading the plugin (as every task instance does) builds no app: the pages load at their first request.
+    assert "gmcrm.web.app" not in found["pages_imported"]
     view = {
         "name": "Lead log",
         "href": "/gmcrm/lead-log",
@@ -610,6 +614,12 @@ def test_plugin_registers_with_airflow_without_database_or_network(tmp_path: Pat
     ops = {**view, "name": "Operations", "href": "/gmcrm/ops", "url_route": "gmcrm-ops"}
     assert plugin["external_views"] == [view, ops]
     assert view in found["views"] and ops in found["views"]  # what the UI's navigation reads (GET /api/v2/plugins)
+
+
+def test_the_plugin_mounts_the_pages_under_the_app_s_own_prefix() -> None:
+    import gmcrm_lead_log_plugin
+
+    assert gmcrm_lead_log_plugin.MOUNT_PREFIX == MOUNT_PREFIX
 
 
 def test_page_behind_airflow_api_server_auth(leads: Leads, dms_conn_env: str, tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS gmcrm.import_batch_dealer_idx;
