@@ -393,9 +393,7 @@ class Org:
                 400, "INVALID_FIELD", f"Provided external ID field does not exist or is not accessible: {ext_field}"
             )
 
-    def upsert_events(
-        self, sobject: str, ext_field: str, body: bytes, user_id: str = USER_ID
-    ) -> list[dict[str, Any]]:
+    def upsert_events(self, sobject: str, ext_field: str, body: bytes, user_id: str = USER_ID) -> list[dict[str, Any]]:
         """``PATCH composite/sobjects/<type>/<external id field>``: one result per record, in order."""
         self._check_upsert_target(sobject, ext_field)
         all_or_none, incoming = ev.parse_collection(body)

@@ -61,7 +61,11 @@ def test_the_token_answer_and_userinfo_name_the_integration_user(
 ) -> None:
     answer = http.post(
         f"{sandbox.instance_url}/services/oauth2/token",
-        data={"grant_type": "client_credentials", "client_id": sandbox.client_id, "client_secret": sandbox.client_secret},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": sandbox.client_id,
+            "client_secret": sandbox.client_secret,
+        },
         timeout=30,
     ).json()
     # Salesforce's identity URL: https://host/id/<orgId>/<userId>.

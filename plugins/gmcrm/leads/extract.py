@@ -5,6 +5,14 @@ under Salesforce's limit), so the number of API calls follows the number of lead
 dealerships. Dealerships seen for the first time (or re-synced) read all their open leads;
 the others read from their ``SystemModstamp`` watermark minus a lookback, so same-second and
 late-committed leads are never missed. Deleted leads come back through queryAll.
+
+No echoes: every event the integration sends moves its lead at GM (GM applies it), so an incremental
+read skips the leads whose last modifier is the integration's own user (``LastModifiedById NOT IN``):
+they hold nothing the DMS does not know. A GM change made just before one of our events on the same
+lead, both between two reads, is hidden by that filter (the lead's last modifier is then us): once a
+day (``own_changes_check_hours``) each dealership's read also takes its leads last changed by the
+integration since the previous such check, in the same query (more pages, no extra call), so such a
+change loads late, never not at all. ``since`` and ``full_resync`` read everything, as before.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import psycopg
 from simple_salesforce import format_soql
 
 from gmcrm.dealerships import Dealership
-from gmcrm.gm_client import GmClient
+from gmcrm.gm_client import GmClient, GmError, GmStop
 from gmcrm.gm_mapping import GmMapping
 from gmcrm.leads import heal, stageable
 from gmcrm.leads.dealer_codes import dealer_key, odd_code_condition
@@ -40,6 +48,15 @@ class ReadPlan:
 
     incremental: dict[str, datetime]
     full: list[str]
+    #: GM users whose changes the incremental reads skip (the integration's own: echoes of our events).
+    own_users: tuple[str, ...] = ()
+    #: Incremental dealerships whose read this cycle also takes those users' changes since this time.
+    own_changes_since: dict[str, datetime] = field(default_factory=dict)
+
+    def checks_own_changes(self, code: str) -> bool:
+        """Whether this read covers the integration's own changes of ``code`` up to now (so the next
+        check may start from here): a full read, or an incremental one that takes them."""
+        return bool(self.own_users) and (code in self.own_changes_since or code in self.full)
 
 
 #: Salesforce refuses a URI longer than 16,384 characters (414); the query text is kept under this,
@@ -62,6 +79,8 @@ class ExtractResult:
     unmatched: Counter[str] = field(default_factory=Counter)
     #: Quarantined leads staged again from their stored record (counted in ``records`` too).
     retried: Counter[str] = field(default_factory=Counter)
+    #: Dealerships whose read took the integration's own changes up to this time (see ``ReadPlan``).
+    own_checked_to: dict[str, datetime] = field(default_factory=dict)
 
 
 def parse_sf_datetime(value: str | None) -> datetime | None:
@@ -77,14 +96,48 @@ def read_watermarks(conn: psycopg.Connection[Any], dealer_codes: Sequence[str]) 
     return {code: stamp for code, stamp in rows}
 
 
+def read_own_checks(conn: psycopg.Connection[Any], dealer_codes: Sequence[str]) -> dict[str, datetime | None]:
+    """When each dealership's read last took the integration's own changes (None: never)."""
+    rows = conn.execute(_SQL["own_changes_checked"], (list(dealer_codes),)).fetchall()
+    return {code: stamp for code, stamp in rows}
+
+
+def _own_users(client: GmClient) -> tuple[str, ...]:
+    """The users whose changes the incremental read skips; none (read everything, as before) when GM does
+    not say who the integration is: reading echoes costs calls, skipping unknown changes would lose them."""
+    try:
+        return client.own_user_ids()
+    except GmError as exc:
+        if isinstance(exc, GmStop):
+            raise
+        log.warning(
+            "GM connection %s: the integration's own GM user is unknown (%s); reading its own changes too "
+            "this cycle (set the connection's integration_user_id extra)",
+            client.name,
+            mask_text(str(exc)),
+        )
+        return ()
+
+
 def plan_reads(
     dealer_codes: Iterable[str],
     watermarks: dict[str, datetime],
     lookback: timedelta,
     full_resync: bool = False,
     since: datetime | None = None,
+    *,
+    own_users: Sequence[str] = (),
+    own_checked: dict[str, datetime | None] | None = None,
+    check_every: timedelta = timedelta(hours=24),
+    now: datetime | None = None,
 ) -> ReadPlan:
-    """Pure: decide how each dealership is read this cycle."""
+    """Pure: decide how each dealership is read this cycle.
+
+    With ``own_users``, incremental reads skip those users' changes, except for a dealership whose last
+    check of them (``own_checked``, None: never) is ``check_every`` old: its read also takes them since
+    that check, minus the lookback (never: since its watermark, which older reads covered unfiltered).
+    ``since`` reads everything from that time, the integration's changes included.
+    """
     incremental: dict[str, datetime] = {}
     full: list[str] = []
     for code in dealer_codes:
@@ -94,7 +147,18 @@ def plan_reads(
             full.append(code)
         else:
             incremental[code] = watermarks[code] - lookback
-    return ReadPlan(incremental=incremental, full=sorted(full))
+    users = tuple(own_users) if since is None else ()
+    checks: dict[str, datetime] = {}
+    if users:
+        checked = own_checked or {}
+        at = now or datetime.now(UTC)
+        for code, start in incremental.items():
+            last = checked.get(code)
+            if last is None:
+                checks[code] = start
+            elif at - last >= check_every:
+                checks[code] = min(last - lookback, start)
+    return ReadPlan(incremental=incremental, full=sorted(full), own_users=users, own_changes_since=checks)
 
 
 def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
@@ -117,14 +181,7 @@ def build_queries(plan: ReadPlan, mapping: GmMapping) -> list[tuple[str, list[st
         covered: list[str] = []
         if i < len(inc_chunks):
             covered += inc_chunks[i]
-            start = min(plan.incremental[c] for c in inc_chunks[i]).astimezone(UTC).replace(microsecond=0)
-            clauses.append(
-                format_soql(
-                    f"({f['dealer_code']} IN {{codes}} AND {f['modstamp']} >= {{start}})",
-                    codes=inc_chunks[i],
-                    start=start,
-                )
-            )
+            clauses += _incremental_clauses(plan, mapping, inc_chunks[i])
         if i < len(full_chunks):
             covered += full_chunks[i]
             clauses.append(
@@ -137,6 +194,44 @@ def build_queries(plan: ReadPlan, mapping: GmMapping) -> list[tuple[str, list[st
             )
         queries.append((select + " OR ".join(clauses) + order, covered))
     return _with_odd_codes(queries, plan, mapping, select, order)
+
+
+def _stamp(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def _incremental_clauses(plan: ReadPlan, mapping: GmMapping, codes: list[str]) -> list[str]:
+    """The incremental read of ``codes``: from the earliest start among them, skipping the integration's
+    own changes, except for the dealerships whose check of those is due (see :func:`plan_reads`)."""
+    f = mapping.lead_fields
+    code, stamp, by = f["dealer_code"], f["modstamp"], mapping.modified_by_field
+    if not plan.own_users:
+        start = _stamp(min(plan.incremental[c] for c in codes))
+        return [format_soql(f"({code} IN {{codes}} AND {stamp} >= {{start}})", codes=codes, start=start)]
+    clauses: list[str] = []
+    skipping = [c for c in codes if c not in plan.own_changes_since]
+    checking = [c for c in codes if c in plan.own_changes_since]
+    if skipping:
+        clauses.append(
+            format_soql(
+                f"({code} IN {{codes}} AND {stamp} >= {{start}} AND {by} NOT IN {{users}})",
+                codes=skipping,
+                start=_stamp(min(plan.incremental[c] for c in skipping)),
+                users=list(plan.own_users),
+            )
+        )
+    if checking:
+        start = _stamp(min(plan.incremental[c] for c in checking))
+        clauses.append(
+            format_soql(
+                f"({code} IN {{codes}} AND {stamp} >= {{own_since}} AND ({stamp} >= {{start}} OR {by} IN {{users}}))",
+                codes=checking,
+                own_since=min(start, _stamp(min(plan.own_changes_since[c] for c in checking))),
+                start=start,
+                users=list(plan.own_users),
+            )
+        )
+    return clauses
 
 
 def query_chars(soql: str) -> int:
@@ -194,12 +289,17 @@ def extract_to_staging(
     """
     mapping = client.mapping
     codes = [d.dealer_code for d in dealers]
+    now = datetime.now(UTC)
     plan = plan_reads(
         codes,
         read_watermarks(conn, codes),
         timedelta(seconds=mapping.lookback_seconds),
         full_resync=full_resync,
         since=since,
+        own_users=_own_users(client) if since is None else (),
+        own_checked=read_own_checks(conn, codes),
+        check_every=timedelta(hours=mapping.own_changes_check_hours),
+        now=now,
     )
     f = mapping.lead_fields
     # SOQL's IN compares without case, and the odd-code condition returns codes with Unicode spaces
@@ -207,6 +307,8 @@ def extract_to_staging(
     # the dealership's own code (the transform compares the same way), never dropped.
     wanted = {dealer_key(code): code for code in codes}
     result = ExtractResult(per_dealer=dict.fromkeys(codes, 0))
+    # Read before the query is sent: the next check starts here, minus the lookback.
+    result.own_checked_to = {code: now for code in codes if plan.checks_own_changes(code)}
     for soql, covered in build_queries(plan, mapping):
         chunk_max: datetime | None = None
         for page in client.query_pages(soql, include_deleted=True):
@@ -416,6 +518,7 @@ def _record_batches(conn: psycopg.Connection[Any], run_id: str, result: ExtractR
             client.stats.calls,
             client.stats.api_remaining,
             client.stats.api_max,
+            result.own_checked_to.get(code),
         )
         for code, count in result.per_dealer.items()
     ]
