@@ -237,11 +237,6 @@ BEGIN
         own_changes_checked_to = greatest(gmcrm.import_watermark.own_changes_checked_to,
                                           EXCLUDED.own_changes_checked_to),
         updated_at = now();
-    -- A read that found nothing (no watermark candidate) still took the integration's changes, if due.
-    UPDATE gmcrm.import_watermark
-    SET own_changes_checked_to = greatest(own_changes_checked_to, v_batch.own_changes_checked_to)
-    WHERE dealer_code = p_dealer AND v_batch.watermark_candidate IS NULL
-      AND v_batch.own_changes_checked_to IS NOT NULL;
     UPDATE gmcrm.dealership SET last_integration_at = now() WHERE dealer_code = p_dealer;
 
     DELETE FROM gmcrm.lead_staging WHERE run_id = p_run_id AND dealer_code = p_dealer;

@@ -54,7 +54,7 @@ class ExtractResult:
     unmatched: Counter[str] = field(default_factory=Counter)
     #: Quarantined leads staged again from their stored record (counted in ``records`` too).
     retried: Counter[str] = field(default_factory=Counter)
-    #: Dealerships whose read took the integration's own changes up to this time (see ``ReadPlan``).
+    #: Dealerships whose read took the integration's own changes, up to this GM time (see ``ReadPlan``).
     own_checked_to: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -128,8 +128,6 @@ def extract_to_staging(
     # the dealership's own code (the transform compares the same way), never dropped.
     wanted = {dealer_key(code): code for code in codes}
     result = ExtractResult(per_dealer=dict.fromkeys(codes, 0))
-    # Read before the query is sent: the next check starts here, minus the lookback.
-    result.own_checked_to = {code: now for code in codes if plan.checks_own_changes(code)}
     for soql, covered in build_queries(plan, mapping):
         chunk_max: datetime | None = None
         for page in client.query_pages(soql, include_deleted=True):
@@ -156,6 +154,12 @@ def extract_to_staging(
         if chunk_max is not None:
             for code in covered:
                 result.watermark_candidates[code] = chunk_max
+    # A read that took the integration's own changes took them up to the newest stamp it saw: GM's clock,
+    # as the watermark (the next check starts there minus the lookback). One that saw nothing claims
+    # nothing: the check stays due and the next cycle makes it again.
+    result.own_checked_to = {
+        code: stamp for code, stamp in result.watermark_candidates.items() if plan.checks_own_changes(code)
+    }
     _stage_retries(conn, run_id, codes, f, result)
     _record_batches(conn, run_id, result, client)
     _log_unmatched(conn, client.name, result)
