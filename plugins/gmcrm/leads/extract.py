@@ -25,7 +25,6 @@ from gmcrm.leads.reads import (  # noqa: F401 - re-exported: the read plan was p
     MAX_QUERY_CHARS,
     ReadPlan,
     build_queries,
-    own_check_due,
     plan_reads,
     query_chars,
 )
