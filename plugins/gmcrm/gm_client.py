@@ -13,10 +13,10 @@ password flows, all handled by simple-salesforce). A Salesforce-compatible serve
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlparse
 
 import requests
@@ -27,6 +27,7 @@ from simple_salesforce.exceptions import (
     SalesforceMalformedRequest,
     SalesforceRefusedRequest,
 )
+from simple_salesforce.util import exception_handler
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -159,6 +160,15 @@ def is_daily_limit(exc: BaseException) -> bool:
     return isinstance(exc, SalesforceRefusedRequest) and _error_code(exc) == "REQUEST_LIMIT_EXCEEDED"
 
 
+def _id_list(value: Any) -> tuple[str, ...]:
+    """A connection extra that lists user ids: a JSON list, or text separated by commas or spaces."""
+    if isinstance(value, list | tuple):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    if isinstance(value, str):
+        return tuple(v for v in value.replace(",", " ").split() if v)
+    return ()
+
+
 def is_salesforce_host(instance_url: str | None) -> bool:
     host = (urlparse(instance_url).hostname or "") if instance_url else ""
     return not instance_url or any(host.endswith(s) for s in SALESFORCE_HOST_SUFFIXES)
@@ -185,10 +195,37 @@ def direct_session(ca_bundle: str | None) -> requests.Session:
     return session
 
 
+class Token(NamedTuple):
+    """What an OAuth 2.0 token answer gives: the session, where to use it, and who it signs in as."""
+
+    access_token: str
+    instance_url: str
+    #: The signed-in user's id: the last part of the answer's identity URL ``id``
+    #: (``https://host/id/<orgId>/<userId>``); None when the answer has none.
+    user_id: str | None
+
+
+def user_id_of_identity(identity: Any) -> str | None:
+    """The User id (``005...``) at the end of a Salesforce identity URL, None if it is not one."""
+    if not isinstance(identity, str):
+        return None
+    user = identity.rstrip("/").rsplit("/", 1)[-1]
+    return user if len(user) in (15, 18) and user.startswith("005") and user.isalnum() else None
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A connection, and the signed-in user's id when the sign-in told it (simple-salesforce's own flows
+    keep only the session and instance, so theirs is looked up once, see :meth:`GmClient.own_user_ids`)."""
+
+    sf: Salesforce
+    user_id: str | None = None
+
+
 def client_credentials_token(
     session: requests.Session, instance_url: str, client_id: str, client_secret: str, timeout: float
-) -> tuple[str, str]:
-    """(access_token, instance_url) from the OAuth 2.0 client-credentials grant."""
+) -> Token:
+    """The OAuth 2.0 client-credentials grant's answer."""
     response = session.post(
         f"{instance_url.rstrip('/')}/services/oauth2/token",
         data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
@@ -203,7 +240,7 @@ def client_credentials_token(
             status=response.status_code,
         )
     body = response.json()
-    return body["access_token"], body.get("instance_url") or instance_url
+    return Token(body["access_token"], body.get("instance_url") or instance_url, user_id_of_identity(body.get("id")))
 
 
 class GmClient:
@@ -211,7 +248,7 @@ class GmClient:
 
     def __init__(
         self,
-        connect: Callable[[], Salesforce],
+        connect: Callable[[], Salesforce | SignIn],
         mapping: GmMapping | None = None,
         *,
         retry_attempts: int = 4,
@@ -220,9 +257,15 @@ class GmClient:
         timeout: float = 60.0,
         name: str = "gm_crm",
         ca_bundle: str | None = None,
+        integration_user_id: str | None = None,
+        echo_user_ids: Sequence[str] = (),
     ) -> None:
         self._connect = connect
         self._sf: Salesforce | None = None
+        # Who this client signs in as (configured, or learned at sign-in or from GM once), and other users
+        # whose changes at GM are the integration's own doing (see own_user_ids).
+        self._user_id = integration_user_id or None
+        self.echo_user_ids = tuple(u for u in echo_user_ids if u)
         self.mapping = mapping or load_mapping()
         self.retry_attempts = retry_attempts
         self.backoff_initial = backoff_initial
@@ -242,12 +285,14 @@ class GmClient:
         connection = SalesforceHook(salesforce_conn_id=conn_id).get_connection(conn_id)
         extras = connection.extra_dejson
         instance_url = extras.get("instance_url") or None
+        kwargs.setdefault("integration_user_id", extras.get("integration_user_id") or None)
+        kwargs.setdefault("echo_user_ids", _id_list(extras.get("echo_user_ids")))
         requested = kwargs.pop("timeout", None)
         timeout = float(requested or extras.get("timeout") or 60.0)
 
         if is_salesforce_host(instance_url):
 
-            def connect() -> Salesforce:
+            def connect() -> Salesforce | SignIn:
                 # A fresh hook each time: the hook caches its Salesforce object.
                 return SalesforceHook(salesforce_conn_id=conn_id).get_conn()
 
@@ -256,10 +301,11 @@ class GmClient:
             check_ca_bundle(ca_bundle, conn_id)
             login, password = connection.login or "", connection.password or ""
 
-            def connect() -> Salesforce:
+            def connect() -> Salesforce | SignIn:
                 session = direct_session(ca_bundle)
-                token, _url = client_credentials_token(session, str(instance_url), login, password, timeout)
-                return SalesforceHook(salesforce_conn_id=conn_id, session_id=token, session=session).get_conn()
+                token = client_credentials_token(session, str(instance_url), login, password, timeout)
+                hook = SalesforceHook(salesforce_conn_id=conn_id, session_id=token.access_token, session=session)
+                return SignIn(hook.get_conn(), token.user_id)
 
         return cls(connect, name=conn_id, timeout=timeout, ca_bundle=extras.get("ca_bundle") or None, **kwargs)
 
@@ -277,10 +323,13 @@ class GmClient:
         version = (kwargs.get("mapping") or load_mapping()).api_version
         check_ca_bundle(ca_bundle, str(kwargs.get("name", "gm_crm")))
 
-        def connect() -> Salesforce:
+        def connect() -> Salesforce | SignIn:
             session = direct_session(ca_bundle)
-            token, url = client_credentials_token(session, instance_url, client_id, client_secret, timeout)
-            return Salesforce(instance_url=url, session_id=token, session=session, version=version)
+            token = client_credentials_token(session, instance_url, client_id, client_secret, timeout)
+            sf = Salesforce(
+                instance_url=token.instance_url, session_id=token.access_token, session=session, version=version
+            )
+            return SignIn(sf, token.user_id)
 
         return cls(connect, timeout=timeout, ca_bundle=ca_bundle, **kwargs)
 
@@ -289,7 +338,13 @@ class GmClient:
     @property
     def sf(self) -> Salesforce:
         if self._sf is None:
-            self._sf = self._call_with_retries("token", self._connect)
+            connected = self._call_with_retries("token", self._connect)
+            if isinstance(connected, SignIn):
+                self._sf = connected.sf
+                # The configured id wins: it is what a person checked.
+                self._user_id = self._user_id or connected.user_id
+            else:
+                self._sf = connected
             self.stats.sign_ins += 1
         return self._sf
 
@@ -370,6 +425,30 @@ class GmClient:
         return result
 
     # -- the calls the integration makes -------------------------------------------------------
+
+    def own_user_ids(self) -> tuple[str, ...]:
+        """The GM users whose changes are the integration's own: the user it signs in as, then the
+        connection's ``echo_user_ids``. The signed-in user comes from the connection's
+        ``integration_user_id``, else from the sign-in's answer (the identity URL), else from one
+        ``/services/oauth2/userinfo`` call (the provider's JWT and password flows keep only the session);
+        it is kept for the client's life, so an import costs that call at most once, never a query."""
+        if self._user_id is None:
+            _ = self.sf  # signing in may say who we are
+        if self._user_id is None:
+            info = self.call("identity", self._userinfo)
+            self._user_id = user_id_of_identity(info.get("sub")) or info.get("user_id") or None
+        if self._user_id is None:
+            raise GmRequestError(f"GM CRM ({self.name}) did not say which user the integration signs in as")
+        return (self._user_id, *(u for u in self.echo_user_ids if u != self._user_id))
+
+    def _userinfo(self, sf: Salesforce) -> dict[str, Any]:
+        response = sf.session.get(
+            f"https://{sf.sf_instance}/services/oauth2/userinfo", headers=sf.headers, timeout=self.timeout
+        )
+        if response.status_code >= 300:
+            exception_handler(response, "userinfo")
+        body: dict[str, Any] = response.json()
+        return body
 
     def query_pages(self, soql: str, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
         """The records of ``soql``, one page (up to 2,000 records) at a time."""

@@ -29,6 +29,11 @@ class GmMapping:
     page_size: int
     lookback_seconds: int
     max_dealers_per_query: int
+    #: The lead field naming who changed it last: the import skips the integration's own changes by it.
+    modified_by_field: str = "LastModifiedById"
+    #: How often each dealership's read also takes the integration's own changes since the last time
+    #: (0: every cycle, i.e. no change is skipped at all).
+    own_changes_check_hours: float = 24.0
 
     def event_record(self, logical: dict[str, Any]) -> dict[str, Any]:
         """An event in logical names -> a Lead_Event__c record in API names (None values dropped)."""
@@ -53,6 +58,8 @@ def _from_dict(raw: dict[str, Any]) -> GmMapping:
         page_size=int(raw["query"]["page_size"]),
         lookback_seconds=int(raw["query"]["lookback_seconds"]),
         max_dealers_per_query=int(raw["query"]["max_dealers_per_query"]),
+        modified_by_field=str(raw["lead"].get("modified_by", "LastModifiedById")),
+        own_changes_check_hours=float(raw["query"].get("own_changes_check_hours", 24)),
     )
 
 

@@ -16,7 +16,12 @@ from .errors import AdminError
 from .faults import CALL_KINDS
 
 ORG_ID: Final = ids.make_id("00D", "SB", 1)
+#: The integration user: every token the client credentials get signs in as this user (the connected app's
+#: "run as" user), so every record the REST API writes carries it in CreatedById / LastModifiedById.
 USER_ID: Final = ids.make_id("005", "SB", 1)
+#: GM's own people (call centre, website, campaigns): generated leads and every change made through the
+#: admin API carry this user, so that GM-side changes and the integration's own can be told apart.
+GM_USER_ID: Final = ids.make_id("005", "GM", 1)
 
 
 class Access:
@@ -27,7 +32,9 @@ class Access:
         self._client_secret = client_secret
         self._default_max = daily_limit
         self._lock = threading.Lock()
-        self._tokens: set[str] = set()
+        # Token -> the user it signs in as (one integration user here; kept per token because a request
+        # acts as its token's user, as in Salesforce).
+        self._tokens: dict[str, str] = {}
         self._calls: Counter[str] = Counter()
         self._used = 0
         self._max = daily_limit
@@ -51,17 +58,22 @@ class Access:
         # Shaped like Salesforce's: the 15-character org id, "!", an opaque part.
         token = f"{ORG_ID[:15]}!{secrets.token_urlsafe(72)}"
         with self._lock:
-            self._tokens.add(token)
+            self._tokens[token] = USER_ID
         return token
 
     def token_valid(self, token: str) -> bool:
         with self._lock:
             return token in self._tokens
 
+    def user_of(self, token: str) -> str | None:
+        """The User id a token signs in as (None: not a valid token)."""
+        with self._lock:
+            return self._tokens.get(token)
+
     def revoke(self, token: str) -> None:
         """One token becomes invalid (a sign-in whose session is refused from its first use)."""
         with self._lock:
-            self._tokens.discard(token)
+            self._tokens.pop(token, None)
 
     def expire_sessions(self) -> int:
         """Invalidate every token issued so far; returns how many."""

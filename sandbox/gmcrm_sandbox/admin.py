@@ -132,6 +132,12 @@ class AdminClient:
         result: list[Json] = self._call("GET", "receipts", params={"lead_id": lead_id})
         return result
 
+    def changes(self, since: str) -> Json:
+        """How many leads GM's users and the API (the integration user) changed at or after ``since``:
+        ``leads_changed_by_gm``, ``leads_changed_by_api``, ``leads_changed_by_both``, and the two user ids."""
+        result: Json = self._call("GET", "changes", params={"since": since})
+        return result
+
     # --------------------------------------------------------------------------------- calls, limits
 
     def calls(self) -> Json:

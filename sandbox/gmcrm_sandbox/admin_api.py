@@ -121,6 +121,10 @@ def build_admin_router(org: Org) -> APIRouter:
     async def receipts(lead_id: str | None = None) -> Response:
         return await guarded(org.list_receipts, lead_id)
 
+    @router.get("/changes")
+    async def changes(since: str) -> Response:
+        return await guarded(lambda: org.changes(_parse_dt(since)))
+
     @router.get("/calls")
     async def calls() -> Response:
         return JSONResponse(org.access.calls())

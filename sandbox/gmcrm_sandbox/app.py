@@ -158,6 +158,27 @@ def _create_fastapi(org: Org) -> FastAPI:
             ),
         )
 
+    @app.get("/services/oauth2/userinfo", include_in_schema=False)
+    async def userinfo(request: Request) -> Response:
+        # OpenID Connect's UserInfo, as Salesforce serves it: who the bearer token signs in as. Not a REST API
+        # call (no usage counted); a client whose sign-in flow threw the token answer's ``id`` away asks here.
+        org.access.record_call("other")
+        token_value = _bearer(request)
+        user_id = org.access.user_of(token_value) if token_value is not None else None
+        if user_id is None:
+            return Response(status_code=403, content=b"Forbidden", media_type="text/plain")
+        instance_url = f"https://{request.headers.get('host', request.url.netloc)}"
+        return json_response(
+            200,
+            {
+                "sub": f"{instance_url}/id/{ORG_ID}/{user_id}",
+                "user_id": user_id,
+                "organization_id": ORG_ID,
+                "preferred_username": f"{org.config.client_id}@gmcrm.sandbox",
+                "active": True,
+            },
+        )
+
     @app.get("/services/data", include_in_schema=False)
     @app.get("/services/data/", include_in_schema=False)
     async def versions() -> Response:
@@ -200,7 +221,8 @@ def _create_fastapi(org: Org) -> FastAPI:
                 ApiError(404, "NOT_FOUND", "The requested resource does not exist"), _limit_header(org)
             )
         token_value = _bearer(request)
-        if token_value is None or not org.access.token_valid(token_value):
+        user_id = org.access.user_of(token_value) if token_value is not None else None
+        if user_id is None:
             return error_response(ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid"), _limit_header(org))
         if not org.access.consume():
             return error_response(
@@ -213,6 +235,7 @@ def _create_fastapi(org: Org) -> FastAPI:
             params=dict(request.query_params),
             headers=dict(request.headers),
             body=body,
+            user_id=user_id,
         )
         try:
             # In a worker thread, JSON encoding included: a large query page or collection must not stall

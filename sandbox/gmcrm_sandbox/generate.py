@@ -23,6 +23,7 @@ from typing import Any, Final
 from faker import Faker
 
 from . import ids
+from .access import GM_USER_ID
 from .schema import LEAD_TYPES, LOST_REASONS
 from .timefmt import whole_seconds
 
@@ -532,6 +533,9 @@ def generate_leads(
                     "Comments__c": comment(rng, lead_type, model, trim, year),
                     "Lead_Source__c": pick_source(rng),
                     "CreatedDate": created,
+                    "CreatedById": GM_USER_ID,
+                    "LastModifiedDate": modstamp,
+                    "LastModifiedById": GM_USER_ID,
                     "SystemModstamp": modstamp,
                     "IsDeleted": False,
                 }

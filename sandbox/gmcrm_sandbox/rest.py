@@ -27,6 +27,8 @@ class RestRequest:
     params: Mapping[str, str]
     headers: Mapping[str, str]
     body: bytes
+    # The User id the request's token signs in as: what CreatedById / LastModifiedById get on a write.
+    user_id: str = ""
 
 
 Handler = Callable[[Org, RestRequest, "re.Match[str]"], tuple[int, Any]]
@@ -79,7 +81,7 @@ def _describe(_org: Org, _req: RestRequest, m: re.Match[str]) -> tuple[int, Any]
 
 
 def _collection_upsert(org: Org, req: RestRequest, m: re.Match[str]) -> tuple[int, Any]:
-    return 200, org.upsert_events(m["sobject"], m["field"], req.body)
+    return 200, org.upsert_events(m["sobject"], m["field"], req.body, req.user_id)
 
 
 def _resources(_org: Org, req: RestRequest, _m: re.Match[str]) -> tuple[int, Any]:
@@ -94,7 +96,7 @@ def _resources(_org: Org, req: RestRequest, _m: re.Match[str]) -> tuple[int, Any
 
 
 def _single_upsert(org: Org, req: RestRequest, m: re.Match[str]) -> tuple[int, Any]:
-    return org.upsert_event(m["sobject"], m["field"], m["value"], req.body)
+    return org.upsert_event(m["sobject"], m["field"], m["value"], req.body, req.user_id)
 
 
 # Order matters: the first matching pattern wins.

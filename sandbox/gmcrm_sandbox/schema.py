@@ -120,8 +120,14 @@ def _field_map(obj: ObjectDef) -> dict[str, FieldDef]:
 
 
 def _system_fields() -> tuple[FieldDef, ...]:
+    # The audit fields Salesforce keeps on every record: who created it and who changed it last (the
+    # signed-in user of the request, 18-character User ids, prefix 005), when a user last changed it
+    # (LastModifiedDate) and when anything, system processes included, last did (SystemModstamp).
     return (
         FieldDef("CreatedDate", "datetime", writable=False),
+        FieldDef("CreatedById", "reference", length=18, writable=False, reference_to="User"),
+        FieldDef("LastModifiedDate", "datetime", writable=False),
+        FieldDef("LastModifiedById", "reference", length=18, writable=False, reference_to="User"),
         FieldDef("SystemModstamp", "datetime", writable=False),
         FieldDef("IsDeleted", "boolean", writable=False),
     )

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from . import events as ev
 from . import ids, records, soql, timefmt
-from .access import Access
+from .access import GM_USER_ID, USER_ID, Access
 from .errors import AdminError, ApiError, record_error
 from .faults import FaultBook
 from .generate import generate_leads
@@ -100,6 +100,10 @@ class Org:
         self._events_by_lead: dict[str, dict[str, None]] = {}
         self._event_meta: dict[str, _EventMeta] = {}
         self._receipts: list[dict[str, Any]] = []
+        # When each lead was last changed by one of GM's users and by the API (the integration user): what
+        # the admin API's ``changes`` reports, so a benchmark can compare leads read with leads changed.
+        self._changed_by_gm: dict[str, datetime] = {}
+        self._changed_by_api: dict[str, datetime] = {}
         self._collection_calls = 0
         self._cursors = Cursors()
 
@@ -116,8 +120,17 @@ class Org:
         n = 0
         for lead in leads:
             self._put_lead(lead)
+            self._note_change(lead)
             n += 1
         return n
+
+    def _note_change(self, lead: Mapping[str, Any]) -> None:
+        """Remember who changed a lead last, and when (a user's change: LastModifiedDate)."""
+        when = lead.get("LastModifiedDate") or lead.get("SystemModstamp")
+        if when is None:
+            return
+        side = self._changed_by_api if lead.get("LastModifiedById") == USER_ID else self._changed_by_gm
+        side[lead["Id"]] = when
 
     def _put_lead(self, lead: dict[str, Any]) -> None:
         old = self._leads.get(lead["Id"])
@@ -186,7 +199,17 @@ class Org:
             for item in items:
                 fields = self._coerce_lead_fields(item, creating=True)
                 lead: dict[str, Any] = dict.fromkeys(OPPORTUNITY_FIELDS_ORDER)
-                lead.update({"StageName": "New", "CreatedDate": now, "SystemModstamp": now, "IsDeleted": False})
+                lead.update(
+                    {
+                        "StageName": "New",
+                        "CreatedDate": now,
+                        "CreatedById": GM_USER_ID,
+                        "LastModifiedDate": now,
+                        "LastModifiedById": GM_USER_ID,
+                        "SystemModstamp": now,
+                        "IsDeleted": False,
+                    }
+                )
                 lead.update(fields)
                 if lead["Id"] is None:
                     lead["Id"] = self._new_id(OPPORTUNITY.key_prefix, _LEAD_POD)
@@ -196,18 +219,26 @@ class Org:
                 prepared.append(lead)
             for lead in prepared:
                 self._put_lead(lead)
+                self._note_change(lead)
             return [records.plain(OPPORTUNITY, lead) for lead in prepared]
 
     def update_lead(self, lead_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Change fields of a lead. SystemModstamp moves to now unless the change sets it explicitly (to
-        simulate a late commit: a change that becomes visible with an older stamp)."""
+        """Change fields of a lead, as one of GM's users (``LastModifiedById``: GM's user unless the change
+        names another). SystemModstamp and LastModifiedDate move to now unless the change sets them
+        explicitly (to simulate a late commit: a change that becomes visible with an older stamp)."""
         with self._lock:
             lead = self._lead_or_404(lead_id)
             fields = self._coerce_lead_fields(changes, creating=False)
             updated = {**lead, **fields}
             if "SystemModstamp" not in fields:
                 updated["SystemModstamp"] = self.now()
+            updated.setdefault("LastModifiedById", None)
+            if "LastModifiedById" not in fields:
+                updated["LastModifiedById"] = GM_USER_ID
+            if "LastModifiedDate" not in fields:
+                updated["LastModifiedDate"] = updated["SystemModstamp"]
             self._put_lead(updated)
+            self._note_change(updated)
             return records.plain(OPPORTUNITY, updated)
 
     def delete_lead(self, lead_id: str) -> dict[str, Any]:
@@ -362,26 +393,28 @@ class Org:
                 400, "INVALID_FIELD", f"Provided external ID field does not exist or is not accessible: {ext_field}"
             )
 
-    def upsert_events(self, sobject: str, ext_field: str, body: bytes) -> list[dict[str, Any]]:
+    def upsert_events(self, sobject: str, ext_field: str, body: bytes, user_id: str = USER_ID) -> list[dict[str, Any]]:
         """``PATCH composite/sobjects/<type>/<external id field>``: one result per record, in order."""
         self._check_upsert_target(sobject, ext_field)
         all_or_none, incoming = ev.parse_collection(body)
         with self._lock:
-            return self._upsert(all_or_none, incoming)
+            return self._upsert(all_or_none, incoming, user_id)
 
-    def upsert_event(self, sobject: str, ext_field: str, value: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    def upsert_event(
+        self, sobject: str, ext_field: str, value: str, body: bytes, user_id: str = USER_ID
+    ) -> tuple[int, dict[str, Any]]:
         """Single upsert ``PATCH sobjects/<type>/<external id field>/<value>``: 201 created, 200 updated; a
         record error is the whole request's error (400, array body), as Salesforce answers it."""
         self._check_upsert_target(sobject, ext_field)
         incoming = ev.parse_single(body, value)
         with self._lock:
-            result = self._upsert(False, [incoming])[0]
+            result = self._upsert(False, [incoming], user_id)[0]
         if not result["success"]:
             error = result["errors"][0]
             raise ApiError(400, error["statusCode"], error["message"], error["fields"])
         return (201 if result["created"] else 200), result
 
-    def _upsert(self, all_or_none: bool, incoming: list[ev.IncomingEvent]) -> list[dict[str, Any]]:
+    def _upsert(self, all_or_none: bool, incoming: list[ev.IncomingEvent], user_id: str) -> list[dict[str, Any]]:
         now = self.now()
         received_at = timefmt.format_sf(now)
         self._collection_calls += 1
@@ -416,14 +449,14 @@ class Org:
                 self._receipt(call_no, received_at, event, result, applied=False)
                 results.append(result)
                 continue
-            event_id, created, applied = self._save_event(event, now)
+            event_id, created, applied = self._save_event(event, now, user_id)
             result = {"id": event_id, "success": True, "errors": [], "created": created}
             self._receipt(call_no, received_at, event, result, applied=applied)
             results.append(result)
         return results
 
-    def _save_event(self, event: ev.IncomingEvent, now: datetime) -> tuple[str, bool, bool]:
-        """Insert or update one valid event; (id, created, applied to the lead)."""
+    def _save_event(self, event: ev.IncomingEvent, now: datetime, user_id: str) -> tuple[str, bool, bool]:
+        """Insert or update one valid event, as ``user_id``; (id, created, applied to the lead)."""
         dms_id = event.dms_event_id
         assert dms_id is not None  # validated: required
         fields = dict(event.fields)
@@ -437,7 +470,7 @@ class Org:
             record = self._events[existing_id]
             old_lead = record["Lead__c"]
             record.update(fields)
-            record["SystemModstamp"] = now
+            record.update({"LastModifiedDate": now, "LastModifiedById": user_id, "SystemModstamp": now})
             if old_lead != lead_id:
                 self._events_by_lead.get(old_lead, {}).pop(existing_id, None)
                 self._events_by_lead.setdefault(lead_id, {})[existing_id] = None
@@ -448,17 +481,32 @@ class Org:
         event_id = self._new_id(LEAD_EVENT.key_prefix, _EVENT_POD)
         record = dict(_EVENT_TEMPLATE)
         record.update(fields)
-        record.update({"Id": event_id, "CreatedDate": now, "SystemModstamp": now, "IsDeleted": False})
+        record.update(
+            {
+                "Id": event_id,
+                "CreatedDate": now,
+                "CreatedById": user_id,
+                "LastModifiedDate": now,
+                "LastModifiedById": user_id,
+                "SystemModstamp": now,
+                "IsDeleted": False,
+            }
+        )
         self._events[event_id] = record
         self._event_by_ext[dms_id] = event_id
         self._events_by_lead.setdefault(lead_id, {})[event_id] = None
         applied = fields.get("Communication__c") == DISPOSITION_UPDATE
         if applied:
-            # GM's org applies DISPOSITION_UPDATEs to the Opportunity in the order it receives them.
+            # GM's org applies DISPOSITION_UPDATEs to the Opportunity in the order it receives them, in the
+            # same transaction and so as the same user: the Opportunity's last modifier becomes the
+            # integration user, and both LastModifiedDate and SystemModstamp move.
             lead = self._leads[lead_id]
             lead["StageName"] = fields["Stage__c"]
             lead["Substage__c"] = fields.get("Substage__c")
+            lead["LastModifiedDate"] = now
+            lead["LastModifiedById"] = user_id
             lead["SystemModstamp"] = now
+            self._note_change(lead)
         self._event_meta[event_id] = _EventMeta(len(self._event_meta), 1, applied, now, now)
         return event_id, True, applied
 
@@ -509,6 +557,21 @@ class Org:
                 return [dict(r) for r in self._receipts]
             wanted = {lead_id, ids.to_18(lead_id) or lead_id}
             return [dict(r) for r in self._receipts if r["lead_id"] in wanted]
+
+    def changes(self, since: datetime) -> dict[str, Any]:
+        """How many leads GM's users and the API (the integration user) changed at or after ``since`` (a lead
+        changed by both counts in both, and in ``leads_changed_by_both``)."""
+        with self._lock:
+            gm = {i for i, t in self._changed_by_gm.items() if t >= since}
+            api = {i for i, t in self._changed_by_api.items() if t >= since}
+            return {
+                "since": timefmt.format_sf(since),
+                "leads_changed_by_gm": len(gm),
+                "leads_changed_by_api": len(api),
+                "leads_changed_by_both": len(gm & api),
+                "gm_user_id": GM_USER_ID,
+                "api_user_id": USER_ID,
+            }
 
     def stats(self) -> dict[str, int]:
         with self._lock:

@@ -4,6 +4,9 @@
 -- name: watermarks
 SELECT dealer_code, gm_modstamp FROM gmcrm.import_watermark WHERE dealer_code = ANY(%s)
 
+-- name: own_changes_checked
+SELECT dealer_code, own_changes_checked_to FROM gmcrm.import_watermark WHERE dealer_code = ANY(%s)
+
 -- name: quarantine_at_extract
 INSERT INTO gmcrm.lead_quarantine AS q (lead_id, dealer_code, reason_code, reason, raw_record, gm_modstamp)
 VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (lead_id) DO UPDATE
@@ -21,10 +24,11 @@ SELECT dealer_code FROM gmcrm.dealership
 
 -- name: record_batch
 INSERT INTO gmcrm.import_batch (run_id, dealer_code, records, watermark_candidate, api_calls,
-api_remaining, api_limit) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, dealer_code) DO UPDATE SET
+api_remaining, api_limit, own_changes_checked_to) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (run_id, dealer_code) DO UPDATE SET
 records = EXCLUDED.records, watermark_candidate = EXCLUDED.watermark_candidate,
 api_calls = EXCLUDED.api_calls, api_remaining = EXCLUDED.api_remaining, api_limit = EXCLUDED.api_limit,
-extracted_at = now()
+own_changes_checked_to = EXCLUDED.own_changes_checked_to, extracted_at = now()
 
 -- name: show_synchronous_commit
 SHOW synchronous_commit

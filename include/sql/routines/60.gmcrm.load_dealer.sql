@@ -206,11 +206,16 @@ BEGIN
     -- What the extract saw for this dealership: its watermark candidate and its GM connection's calls.
     SELECT * INTO v_batch FROM gmcrm.import_batch WHERE run_id = p_run_id AND dealer_code = p_dealer;
 
-    -- The watermark and Data da Última Integração move with this transaction, or not at all.
-    INSERT INTO gmcrm.import_watermark (dealer_code, gm_modstamp)
-    SELECT p_dealer, v_batch.watermark_candidate WHERE v_batch.watermark_candidate IS NOT NULL
+    -- The watermark and Data da Última Integração move with this transaction, or not at all; so does the
+    -- time up to which the read took the integration's own changes (migration 0017), when it did.
+    INSERT INTO gmcrm.import_watermark (dealer_code, gm_modstamp, own_changes_checked_to)
+    SELECT p_dealer, v_batch.watermark_candidate, v_batch.own_changes_checked_to
+    WHERE v_batch.watermark_candidate IS NOT NULL
     ON CONFLICT (dealer_code) DO UPDATE
-    SET gm_modstamp = greatest(gmcrm.import_watermark.gm_modstamp, EXCLUDED.gm_modstamp), updated_at = now();
+    SET gm_modstamp = greatest(gmcrm.import_watermark.gm_modstamp, EXCLUDED.gm_modstamp),
+        own_changes_checked_to = greatest(gmcrm.import_watermark.own_changes_checked_to,
+                                          EXCLUDED.own_changes_checked_to),
+        updated_at = now();
     UPDATE gmcrm.dealership SET last_integration_at = now() WHERE dealer_code = p_dealer;
 
     DELETE FROM gmcrm.lead_staging WHERE run_id = p_run_id AND dealer_code = p_dealer;

@@ -1,10 +1,9 @@
 """Extract: new and changed GM leads of many dealerships, streamed into ``gmcrm.lead_staging``.
 
-One paginated queryAll serves every dealership of a GM connection (chunked only to keep the URL
-under Salesforce's limit), so the number of API calls follows the number of leads, not of
-dealerships. Dealerships seen for the first time (or re-synced) read all their open leads;
-the others read from their ``SystemModstamp`` watermark minus a lookback, so same-second and
-late-committed leads are never missed. Deleted leads come back through queryAll.
+One paginated queryAll serves every dealership of a GM connection, so the number of API calls follows
+the number of leads, not of dealerships. What each dealership reads (all its open leads, or what
+changed since its watermark minus a lookback, without the echoes of the integration's own events) is
+planned in :mod:`gmcrm.leads.reads`. Deleted leads come back through queryAll.
 """
 
 from __future__ import annotations
@@ -13,18 +12,22 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
-from urllib.parse import urlencode
+from typing import Any
 
 import psycopg
-from simple_salesforce import format_soql
 
 from gmcrm.dealerships import Dealership
-from gmcrm.gm_client import GmClient
-from gmcrm.gm_mapping import GmMapping
+from gmcrm.gm_client import GmClient, GmRequestError
 from gmcrm.leads import heal, stageable
-from gmcrm.leads.dealer_codes import dealer_key, odd_code_condition
+from gmcrm.leads.dealer_codes import dealer_key
 from gmcrm.leads.failures import error_text
+from gmcrm.leads.reads import (  # noqa: F401 - re-exported: the read plan was part of this module
+    MAX_QUERY_CHARS,
+    ReadPlan,
+    build_queries,
+    plan_reads,
+    query_chars,
+)
 from gmcrm.logs import get_logger
 from gmcrm.normalize import mask_text
 from gmcrm.paths import named_queries
@@ -33,18 +36,6 @@ _SQL = named_queries("import")
 
 log = get_logger(__name__)
 
-
-@dataclass(frozen=True)
-class ReadPlan:
-    """Which dealerships read incrementally (and from when) and which read all open leads."""
-
-    incremental: dict[str, datetime]
-    full: list[str]
-
-
-#: Salesforce refuses a URI longer than 16,384 characters (414); the query text is kept under this,
-#: URL-encoded, leaving room for the instance URL and the resource path.
-MAX_QUERY_CHARS: Final = 15_800
 
 Row = tuple[str, str, str, datetime | None, str]
 
@@ -62,6 +53,8 @@ class ExtractResult:
     unmatched: Counter[str] = field(default_factory=Counter)
     #: Quarantined leads staged again from their stored record (counted in ``records`` too).
     retried: Counter[str] = field(default_factory=Counter)
+    #: Dealerships whose read took the integration's own changes, up to this GM time (see ``ReadPlan``).
+    own_checked_to: dict[str, datetime] = field(default_factory=dict)
 
 
 def parse_sf_datetime(value: str | None) -> datetime | None:
@@ -77,103 +70,25 @@ def read_watermarks(conn: psycopg.Connection[Any], dealer_codes: Sequence[str]) 
     return {code: stamp for code, stamp in rows}
 
 
-def plan_reads(
-    dealer_codes: Iterable[str],
-    watermarks: dict[str, datetime],
-    lookback: timedelta,
-    full_resync: bool = False,
-    since: datetime | None = None,
-) -> ReadPlan:
-    """Pure: decide how each dealership is read this cycle."""
-    incremental: dict[str, datetime] = {}
-    full: list[str] = []
-    for code in dealer_codes:
-        if since is not None:
-            incremental[code] = since
-        elif full_resync or code not in watermarks:
-            full.append(code)
-        else:
-            incremental[code] = watermarks[code] - lookback
-    return ReadPlan(incremental=incremental, full=sorted(full))
+def read_own_checks(conn: psycopg.Connection[Any], dealer_codes: Sequence[str]) -> dict[str, datetime | None]:
+    """When each dealership's read last took the integration's own changes (None: never)."""
+    rows = conn.execute(_SQL["own_changes_checked"], (list(dealer_codes),)).fetchall()
+    return {code: stamp for code, stamp in rows}
 
 
-def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
-
-
-def build_queries(plan: ReadPlan, mapping: GmMapping) -> list[tuple[str, list[str]]]:
-    """Pure: (SOQL, dealer codes it covers) for a plan. Values are escaped by format_soql."""
-    f = mapping.lead_fields
-    select = f"SELECT {', '.join(f.values())} FROM {mapping.lead_object} WHERE "
-    order = f" ORDER BY {f['modstamp']} ASC, {f['lead_id']} ASC"
-    size = mapping.max_dealers_per_query
-    queries: list[tuple[str, list[str]]] = []
-    inc_codes = sorted(plan.incremental)
-    # One query per chunk of dealerships; the incremental ones read from the earliest start among
-    # them (loading a lead twice changes nothing), the full ones read every open lead.
-    inc_chunks, full_chunks = _chunks(inc_codes, size), _chunks(plan.full, size)
-    for i in range(max(len(inc_chunks), len(full_chunks))):
-        clauses: list[str] = []
-        covered: list[str] = []
-        if i < len(inc_chunks):
-            covered += inc_chunks[i]
-            start = min(plan.incremental[c] for c in inc_chunks[i]).astimezone(UTC).replace(microsecond=0)
-            clauses.append(
-                format_soql(
-                    f"({f['dealer_code']} IN {{codes}} AND {f['modstamp']} >= {{start}})",
-                    codes=inc_chunks[i],
-                    start=start,
-                )
-            )
-        if i < len(full_chunks):
-            covered += full_chunks[i]
-            clauses.append(
-                format_soql(
-                    f"({f['dealer_code']} IN {{codes}} AND {f['stage']} NOT IN {{closed}} "
-                    f"AND {f['is_deleted']} = false)",
-                    codes=full_chunks[i],
-                    closed=list(mapping.closed_stages),
-                )
-            )
-        queries.append((select + " OR ".join(clauses) + order, covered))
-    return _with_odd_codes(queries, plan, mapping, select, order)
-
-
-def query_chars(soql: str) -> int:
-    """The length of the query as it travels in the URL (``?q=...``, form-encoded)."""
-    return len(urlencode({"q": soql}))
-
-
-def _with_odd_codes(
-    queries: list[tuple[str, list[str]]], plan: ReadPlan, mapping: GmMapping, select: str, order: str
-) -> list[tuple[str, list[str]]]:
-    """Ask once per extract for the records whose dealer code GM stores with a leading or trailing
-    Unicode space (see :mod:`gmcrm.leads.dealer_codes`): added to the shortest query when the URL
-    stays short enough, else as a query of its own (one call more, only then)."""
-    if not queries:
-        return queries
-    f = mapping.lead_fields
-    reads: list[str] = []
-    if plan.incremental:
-        start = min(plan.incremental.values()).astimezone(UTC).replace(microsecond=0)
-        reads.append(format_soql(f"{f['modstamp']} >= {{start}}", start=start))
-    if plan.full:
-        reads.append(
-            format_soql(
-                f"({f['stage']} NOT IN {{closed}} AND {f['is_deleted']} = false)", closed=list(mapping.closed_stages)
-            )
+def _own_users(client: GmClient) -> tuple[str, ...]:
+    """The users whose changes the incremental read skips; none (read everything, as before) when GM does
+    not say who the integration is: reading echoes costs calls, skipping unknown changes would lose them."""
+    try:
+        return client.own_user_ids()
+    except GmRequestError as exc:  # GM refused to say (signing in and stops are the query's failures)
+        log.warning(
+            "GM connection %s: the integration's own GM user is unknown (%s); reading its own changes too "
+            "this cycle (set the connection's integration_user_id extra)",
+            client.name,
+            mask_text(str(exc)),
         )
-    clause = f"({odd_code_condition(f['dealer_code'])} AND ({' OR '.join(reads)}))"
-    shortest = min(range(len(queries)), key=lambda i: query_chars(queries[i][0]))
-    soql, covered = queries[shortest]
-    where = soql[len(select) : -len(order)]
-    combined = f"{select}{where} OR {clause}{order}"
-    out = list(queries)
-    if query_chars(combined) <= MAX_QUERY_CHARS:
-        out[shortest] = (combined, covered)
-    else:
-        out.append((select + clause + order, []))
-    return out
+        return ()
 
 
 def extract_to_staging(
@@ -194,12 +109,17 @@ def extract_to_staging(
     """
     mapping = client.mapping
     codes = [d.dealer_code for d in dealers]
+    now = datetime.now(UTC)
     plan = plan_reads(
         codes,
         read_watermarks(conn, codes),
         timedelta(seconds=mapping.lookback_seconds),
         full_resync=full_resync,
         since=since,
+        own_users=_own_users(client) if since is None else (),
+        own_checked=read_own_checks(conn, codes),
+        check_every=timedelta(hours=mapping.own_changes_check_hours),
+        now=now,
     )
     f = mapping.lead_fields
     # SOQL's IN compares without case, and the odd-code condition returns codes with Unicode spaces
@@ -233,6 +153,12 @@ def extract_to_staging(
         if chunk_max is not None:
             for code in covered:
                 result.watermark_candidates[code] = chunk_max
+    # A read that took the integration's own changes took them up to the newest stamp it saw: GM's clock,
+    # as the watermark (the next check starts there minus the lookback). One that saw nothing claims
+    # nothing: the check stays due and the next cycle makes it again.
+    result.own_checked_to = {
+        code: stamp for code, stamp in result.watermark_candidates.items() if plan.checks_own_changes(code)
+    }
     _stage_retries(conn, run_id, codes, f, result)
     _record_batches(conn, run_id, result, client)
     _log_unmatched(conn, client.name, result)
@@ -416,6 +342,7 @@ def _record_batches(conn: psycopg.Connection[Any], run_id: str, result: ExtractR
             client.stats.calls,
             client.stats.api_remaining,
             client.stats.api_max,
+            result.own_checked_to.get(code),
         )
         for code, count in result.per_dealer.items()
     ]
