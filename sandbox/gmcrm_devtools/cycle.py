@@ -131,3 +131,24 @@ def gm_results(admin: AdminClient) -> dict[str, Any]:
         "GM events": len(events),
         "GM digest": hashlib.sha256(repr(keys).encode()).hexdigest()[:16],
     }
+
+
+def open_gm_leads(admin: AdminClient) -> set[str]:
+    """Ids of the leads GM holds open (not deleted, not in a closed stage): each must reach the DMS."""
+    from gmcrm.gm_mapping import load_mapping
+
+    closed = {stage.casefold() for stage in load_mapping().closed_stages}
+    return {
+        str(lead["Id"])
+        for lead in admin.leads(include_deleted=False)
+        if str(lead.get("StageName") or "").casefold() not in closed
+    }
+
+
+def dms_leads(dms_url: str) -> set[str]:
+    """Ids of the GM leads the DMS holds: a contact, or a row in quarantine with its reason."""
+    with psycopg.connect(dms_url) as conn:
+        rows = conn.execute(
+            "SELECT lead_id FROM dms.contact WHERE lead_id IS NOT NULL UNION SELECT lead_id FROM gmcrm.lead_quarantine"
+        ).fetchall()
+    return {str(row[0]) for row in rows}

@@ -124,6 +124,7 @@ class AirflowStack:
         self.broker_url = broker_url if executor == "CeleryExecutor" else None
         self._extra_env = dict(env or {})
         self._tree: ProcessTree | None = None
+        self._mark: str | None = None  # the process tree's mark, kept after stop for leftovers()
         self._http = requests.Session()
         self._http.trust_env = False  # no proxy between us and 127.0.0.1
 
@@ -198,6 +199,7 @@ class AirflowStack:
         if migrated.returncode != 0:
             raise StackError(f"airflow db migrate failed; see {self.home / 'db-migrate.log'}")
         self._tree = ProcessTree(env, log_dir=self.home)
+        self._mark = self._tree.mark
         try:
             deadline = time.monotonic() + self.start_timeout
             # The API server first: a task started before it answers fails with "connection refused".
@@ -252,7 +254,6 @@ class AirflowStack:
         tree, self._tree = self._tree, None
         if tree is not None:
             killed = tree.stop(grace=grace)
-            self._mark = tree.mark
         self._http.close()
         if not self.keep_db:
             try:
@@ -263,7 +264,7 @@ class AirflowStack:
 
     def leftovers(self) -> list[psutil.Process]:
         """Live processes started by this stack (its components, their children, orphans): [] after stop."""
-        mark = self._tree.mark if self._tree is not None else getattr(self, "_mark", None)
+        mark = self._mark
         if mark is None:
             return []
         found = []
@@ -320,7 +321,8 @@ class AirflowStack:
         """Each running component by name (``api-server``, ``scheduler``, ``dag-processor``,
         ``triggerer``, ``worker-1``...): the top process; its children are its workers and tasks."""
         found: dict[str, psutil.Process] = {}
-        for name, proc in (self._tree.procs if self._tree is not None else {}).items():
+        tree = self._tree  # read once: stop() may clear it meanwhile (the RSS sampler's thread)
+        for name, proc in (dict(tree.procs) if tree is not None else {}).items():
             if proc.poll() is None:
                 try:
                     found[name] = psutil.Process(proc.pid)
