@@ -13,9 +13,10 @@ Cycle 0 is the first import of every open lead, as the scheduler starts it on it
 GM gets ``--leads`` new leads per dealership and the DMS ``--events`` staff actions per dealership
 (a contact registered: one CRE event each, written by the DMS's own triggers). Then, with
 ``--fire trigger`` (default), the benchmark triggers both DAGs as the cron does at a boundary, and the
-import's Asset event triggers the send again, as in production; a real cron boundary that would fall
-inside a cycle is waited for first (its runs are reported). With ``--fire cron`` the real schedule
-fires each cycle (up to 5 minutes of waiting per cycle). Every DAG run of a cycle is waited for.
+import's Asset event triggers the send again, as in production; when the next 5-minute boundary
+would fall inside the cycle, the cycle is prepared just before the boundary and the real cron fires
+it instead (each cycle says which). With ``--fire cron`` the real schedule fires every cycle (up to
+5 minutes of waiting per cycle). Every DAG run of a cycle is waited for.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from gmcrm_sandbox.process import SandboxProcess  # noqa: E402
 
 DAGS = (IMPORT_DAG_ID, SEND_DAG_ID)
 LEADS_READ_SQL = "SELECT coalesce(sum(leads_read), 0) FROM gmcrm.import_log WHERE run_id = ANY(%s)"
+PREP_SECONDS_PER_ROW = 0.0003  # a first guess at adding a lead or a staff action, until one cycle measured it
 PENDING_SQL = "SELECT count(*) FROM gmcrm.trigger_outbox WHERE status IN ('PENDING', 'RETRY')"
 
 DEFINITIONS = """\
@@ -90,7 +92,7 @@ class Cycle:
     received: int = 0
     pending_after: int = 0
     memory: dict[str, tuple[float, float]] = field(default_factory=dict)
-    cron_before: list[RunFacts] = field(default_factory=list)
+    fired: str = "cron"
     prep_seconds: float = 0.0
 
     @property
@@ -169,15 +171,22 @@ def steady_cycle(
     codes: list[str],
     previous: Cycle,
 ) -> Cycle:
-    cron_before: list[RunFacts] = []
-    if args.fire == "trigger":
-        # Keep the real cron out of the measured cycle: if the next boundary comes before this cycle
-        # could end (the last cycle's time, with a margin), let the boundary's runs go first.
-        boundary = next_boundary(utcnow())
+    fire = args.fire
+    if fire == "trigger":
+        # Never measure a triggered cycle with the real cron firing inside it: when the next boundary
+        # comes before this cycle could end (the last one's time, with a margin), the boundary's own
+        # runs are this cycle.
         needed = (previous.prep_seconds + previous.wall) * 1.3 + 20
-        if (boundary - utcnow()).total_seconds() < needed:
-            time.sleep(max(0.0, (boundary - utcnow()).total_seconds()) + 2)
-            cron_before = settle(stack, boundary - timedelta(seconds=1))
+        if (next_boundary(utcnow()) - utcnow()).total_seconds() < needed:
+            fire = "cron"
+    if fire == "cron":
+        # Prepare just before the boundary, so that its runs find the new leads and events.
+        rows = args.dealers * (args.leads + args.events)
+        lead = max(previous.prep_seconds * 1.5, rows * PREP_SECONDS_PER_ROW) + 15
+        boundary = next_boundary(utcnow())
+        if (boundary - utcnow()).total_seconds() < lead:
+            boundary += timedelta(minutes=5)
+        time.sleep(max(0.0, (boundary - utcnow()).total_seconds() - lead))
     prep = time.monotonic()
     generated = admin.generate(args.leads, dealer_codes=codes, seed=1000 + number, arrived_now=True)["created"]
     recorded = record_staff_actions(dms_url, args.events)
@@ -185,15 +194,15 @@ def steady_cycle(
     changed = admin.changed_leads(since=previous.started.isoformat())
     calls0 = admin.calls()
     received0 = admin.health()["receipts"]
-    if args.fire == "trigger":
+    if fire == "trigger":
         started = utcnow()
         for dag in DAGS:  # as the cron does at a boundary: both DAGs at once
             stack.trigger(dag)
     else:
-        started = next_boundary(utcnow())
+        started = boundary
         time.sleep(max(0.0, (started - utcnow()).total_seconds()))
     cycle = Cycle(number, started, changed=changed, new_leads=generated, events_recorded=recorded)
-    cycle.prep_seconds, cycle.cron_before = prep_seconds, cron_before
+    cycle.prep_seconds, cycle.fired = prep_seconds, fire
     rss.reset()
     cycle.runs = settle(stack, started - timedelta(seconds=1))
     finish_cycle(cycle, admin, dms_url, rss, calls0, received0)
@@ -220,7 +229,7 @@ def _median(values: list[float]) -> float:
 
 
 def report_cycle(cycle: Cycle) -> None:
-    print(f"\ncycle {cycle.number}: {cycle.wall:.1f}s wall", end="")
+    print(f"\ncycle {cycle.number}, fired by {cycle.fired}: {cycle.wall:.1f}s wall", end="")
     if cycle.number:
         print(
             f" (prepared in {cycle.prep_seconds:.1f}s: {cycle.new_leads:,} new leads at GM, "
@@ -228,8 +237,6 @@ def report_cycle(cycle: Cycle) -> None:
             end="",
         )
     print()
-    for run in cycle.cron_before:
-        print(f"  before it, a cron boundary: {run.dag_id} {run.run_type} {run.state} {run.wall or 0:.1f}s")
     for run in cycle.runs:
         delays = run.queue_delays()
         print(
