@@ -85,6 +85,15 @@ def default_broker(server_url: str, database: str) -> str:
     return "sqla+" + _sqlalchemy_url(db.with_database(server_url, database))
 
 
+def _create_kombu_tables(broker_url: str) -> None:
+    """Create kombu's SQLAlchemy transport tables once, before the workers start: two workers starting
+    at once both try to (CREATE SEQUENCE), and one of them dies on the duplicate."""
+    from kombu import Connection
+
+    with Connection(broker_url) as conn:
+        _ = conn.default_channel.session  # the channel's first session creates the tables
+
+
 class AirflowStack:
     """Airflow's API server, scheduler, DAG processor and triggerer (and Celery workers), as children.
 
@@ -198,6 +207,8 @@ class AirflowStack:
             )
         if migrated.returncode != 0:
             raise StackError(f"airflow db migrate failed; see {self.home / 'db-migrate.log'}")
+        if self.broker_url and self.broker_url.startswith("sqla+"):
+            _create_kombu_tables(self.broker_url)
         self._tree = ProcessTree(env, log_dir=self.home)
         self._mark = self._tree.mark
         try:
