@@ -141,7 +141,7 @@ class AirflowStack:
 
     def _environment(self) -> dict[str, str]:
         """The components' environment: Airflow's settings as AIRFLOW__ variables, secrets made now."""
-        base = f"http://localhost:{self.port}"
+        base = f"http://127.0.0.1:{self.port}"  # where the API server listens (not ::1)
         paths = [str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT / "sandbox"), os.environ.get("PYTHONPATH", "")]
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update(
