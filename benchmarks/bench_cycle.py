@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -124,7 +125,8 @@ def run_executor(args: argparse.Namespace, executor: Executor, server: str) -> O
     codes = [f"BR{i:04d}" for i in range(1, args.dealers + 1)]
     label = "celery" if executor == "CeleryExecutor" else "local"
     print(f"\n=== {executor}{f' ({args.workers} workers)' if label == 'celery' else ''} ===", flush=True)
-    with SandboxProcess(dealer_codes=codes, leads_per_dealer=args.leads, seed=2026) as sandbox:
+    # 100,000 generated leads on a busy machine take more than the default minute to come up.
+    with SandboxProcess(dealer_codes=codes, leads_per_dealer=args.leads, seed=2026, startup_timeout=600) as sandbox:
         dms_url = fresh_db(server, f"gmcrm_bench_cycle_{label}", codes)
         env = {
             "AIRFLOW_CONN_DMS_POSTGRES": postgres_conn_json(dms_url),
@@ -293,6 +295,8 @@ def main() -> int:
     parser.add_argument("--dealers-per-task", type=int, default=0, help="GMCRM_DEALERS_PER_TASK (0: the default)")
     parser.add_argument("--fire", choices=("trigger", "cron"), default="trigger")
     args = parser.parse_args()
+    # SIGTERM (a timeout, a closed terminal) unwinds like Ctrl-C: every Airflow process is stopped.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     server, embedded = server_url()
     per_task = args.dealers_per_task or os.environ.get("GMCRM_DEALERS_PER_TASK") or "default"
     print(
