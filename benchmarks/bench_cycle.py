@@ -42,7 +42,7 @@ from bench_import import fresh_db, server_url  # noqa: E402
 
 from gmcrm import db  # noqa: E402
 from gmcrm.airflow_support import postgres_conn_json, salesforce_conn_json  # noqa: E402
-from gmcrm.dag_defaults import IMPORT_DAG_ID, SEND_DAG_ID  # noqa: E402
+from gmcrm.dag_defaults import DAGRUN_TIMEOUT, IMPORT_DAG_ID, SEND_DAG_ID  # noqa: E402
 from gmcrm_devtools.cycle import (  # noqa: E402
     dms_results,
     gm_results,
@@ -241,6 +241,8 @@ def report_cycle(cycle: Cycle) -> None:
     print()
     for run in cycle.runs:
         delays = run.queue_delays()
+        if run.state == "failed" and (run.wall or 0) >= DAGRUN_TIMEOUT.total_seconds() - 1:
+            print(f"  (the next run failed on its dagrun_timeout of {DAGRUN_TIMEOUT.total_seconds():.0f} s)")
         print(
             f"  {run.dag_id:<20} {run.run_type:<15} {run.state:<7} wall {run.wall or 0:6.1f}s  "
             f"task sum {run.task_seconds:6.1f}s  critical {run.critical_path():6.1f}s  "
