@@ -144,6 +144,7 @@ def run_executor(args: argparse.Namespace, executor: Executor, server: str) -> O
             start_seconds = time.monotonic() - t0
             print(f"Airflow up in {start_seconds:.0f}s (logs: {home}); broker: {stack.broker_url or '-'}", flush=True)
             admin = sandbox.admin
+            admin.timeout = 600.0  # adding 100,000 leads on a busy machine takes more than the default 30 s
             # Cycle 0: the scheduler's own first run (the latest boundary, at once on unpausing).
             # A fresh sandbox: every call and event so far belongs to cycle 0.
             cycle = Cycle(0, utcnow() - timedelta(seconds=start_seconds))
