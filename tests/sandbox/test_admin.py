@@ -99,3 +99,22 @@ def test_calls_start_at_zero_after_reset(admin: AdminClient) -> None:
     calls = admin.calls()
     assert calls["total"] == 0
     assert set(calls) >= {"token", "query", "query_more", "query_all", "sobject_get", "collection_upsert", "limits"}
+
+
+def test_new_leads_arriving_now_and_the_count_of_leads_changed_since(admin: AdminClient) -> None:
+    admin.reset(empty=True)
+    admin.set_clock("2026-11-27T10:00:00Z")
+    admin.generate(3, seed=9, dealer_codes=["SP0001"])  # stamped over the past weeks
+    assert admin.changed_leads(since="2026-11-27T09:59:59Z") < 3
+    admin.set_clock("2026-11-27T10:05:00Z")
+    arrived = admin.generate(4, seed=10, dealer_codes=["SP0001", "RJ0001"], arrived_now=True)["created"]
+    assert arrived == 8
+    stamps = {(lead["CreatedDate"], lead["SystemModstamp"]) for lead in admin.leads() if lead["Id"]}
+    assert ("2026-11-27T10:05:00.000+0000", "2026-11-27T10:05:00.000+0000") in stamps
+    assert admin.changed_leads(since="2026-11-27T10:04:59Z") == 8
+    assert admin.changed_leads(since="2026-11-27T10:05:00Z") == 0  # after, not at
+    lead = admin.leads(dealer_code="SP0001")[0]["Id"]
+    admin.set_clock("2026-11-27T10:06:00Z")
+    admin.update_lead(lead, StageName="Converted")  # an event applied at GM moves it too
+    assert admin.changed_leads(since="2026-11-27T10:05:30Z") == 1
+    admin.set_clock()
