@@ -282,7 +282,7 @@ def main() -> None:
         # The floor, in the same run: the rows this load wrote, COPYed into a fresh database (see import_floor).
         floor_url = fresh_db(server, f"gmcrm_bench_floor{tag}", codes)
         run_rows = read_run_rows(url, seeded_max_ids(floor_url))
-        floor = copy_floor(floor_url, run_rows)
+        floor = copy_floor(floor_url, run_rows, args.workers)
         del run_rows
         load_cpu = None if backends_cpu is None else backends_cpu + task_cpu
         if load_cpu is not None and floor.backend_s is not None:
@@ -295,9 +295,10 @@ def main() -> None:
             )
             copied = ", ".join(f"{n:,} {t.split('.')[1]}" for t, n in floor.rows.items())
             print(
-                f"floor, the same rows COPYed into the same tables of a fresh database ({copied}; one process, "
-                f"one transaction, no transform or matching): PostgreSQL {floor.backend_s:.1f}s + Python "
-                f"{floor.python_s:.1f}s = {floor_per_lead:.0f} us per lead ({floor.wall_s:.1f}s wall)"
+                f"floor, the same rows COPYed into the same tables of a fresh database ({copied}; "
+                f"{args.workers} processes, a transaction each, no transform or matching): "
+                f"PostgreSQL {floor.backend_s:.1f}s + Python {floor.python_s:.1f}s = {floor_per_lead:.0f} us per lead "
+                f"({floor.wall_s:.1f}s wall)"
             )
             print(
                 f"HEADLINE cost per lead of transform + load / floor: {per_lead:.0f} / {floor_per_lead:.0f} us = "

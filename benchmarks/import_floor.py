@@ -4,17 +4,20 @@ The floor is the cheapest way to put the rows the import wrote into the same tab
 of the run (customers, contacts, their LIM/LAT outbox rows, parts counter services and internal
 mails), read back from the loaded database beforehand (not timed) and COPYed in binary into the
 empty tables of a freshly migrated and seeded database (with every index, foreign key, generated
-match key and trigger the import meets), in one process, one transaction, with the same
-``synchronous_commit = off``. No staging read, no transform, no matching, no temporary tables, no
-per-dealership commits. Its cost is counted like the import's: CPU seconds of this Python process
-(``time.process_time``) plus those of its PostgreSQL backend (``/proc/<pg_backend_pid()>/stat``,
-utime + stime), divided by the leads the import read.
+match key and trigger the import meets), by as many processes as the load tasks (each a share of
+the dealerships, one transaction each), with the same ``synchronous_commit = off``. No staging
+read, no transform, no matching, no temporary tables, no per-dealership commits. Its cost is
+counted like the import's: CPU seconds of the Python processes (``time.process_time``) plus those
+of their PostgreSQL backends (``/proc/<pg_backend_pid()>/stat``, utime + stime), divided by the
+leads the import read.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,11 +117,18 @@ def read_run_rows(loaded_url: str, above: dict[str, int]) -> dict[str, list[tupl
         }
 
 
-def copy_floor(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> Floor:
-    """COPY the rows into the (empty of them) database at ``url``; the CPU of both sides is measured."""
+# The rows to COPY, set before the workers are forked (they inherit them instead of receiving a pickle).
+_ROWS: dict[str, list[tuple[Any, ...]]] = {}
+
+
+def _copy_part(job: tuple[str, int, int]) -> tuple[float, float | None, float]:
+    """One worker: COPY the rows of its share of the dealerships (every table's second column is
+    dealer_code) in one transaction; returns its CPU seconds, its backend's, and its wall time."""
+    url, part, parts = job
     with psycopg.connect(url) as conn:
         conn.execute("SET synchronous_commit = off")
         types: dict[str, dict[str, str]] = {t: dict(conn.execute(_TYPES, (t,)).fetchall()) for t in FLOOR_TABLES}
+        mine = {t: [r for r in rows if hash(r[1]) % parts == part] for t, rows in _ROWS.items()}
         conn.commit()
         pid = conn.info.backend_pid
         backend0, cpu0, wall0 = backend_cpu(pid), time.process_time(), time.perf_counter()
@@ -126,9 +136,26 @@ def copy_floor(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> Floor:
             for table, cols in FLOOR_TABLES.items():
                 with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
                     copy.set_types([types[table][c] for c in cols])
-                    for row in rows[table]:
+                    for row in mine[table]:
                         copy.write_row(row)
         conn.commit()
         python_s, wall_s, backend1 = time.process_time() - cpu0, time.perf_counter() - wall0, backend_cpu(pid)
-    backend_s = backend1 - backend0 if backend0 is not None and backend1 is not None else None
-    return Floor({t: len(r) for t, r in rows.items()}, python_s, backend_s, wall_s)
+    return python_s, (backend1 - backend0 if backend0 is not None and backend1 is not None else None), wall_s
+
+
+def copy_floor(url: str, rows: dict[str, list[tuple[Any, ...]]], workers: int) -> Floor:
+    """COPY the rows into the database at ``url`` (empty of them), shared by dealership between as many
+    processes as the load used, each with its own connection, at the same time (the load's own
+    contention for the cores is met again); the CPU of every process and backend is summed."""
+    _ROWS.clear()
+    _ROWS.update(rows)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        done = list(pool.map(_copy_part, [(url, part, workers) for part in range(workers)]))
+    _ROWS.clear()
+    backends = [b for _p, b, _w in done]
+    return Floor(
+        {t: len(r) for t, r in rows.items()},
+        sum(p for p, _b, _w in done),
+        None if None in backends else sum(b for b in backends if b is not None),
+        max(w for _p, _b, w in done),
+    )
