@@ -7,6 +7,12 @@ Against the GM CRM sandbox over HTTPS (a separate process) and a real PostgreSQL
 API calls used, extract time, leads/s for transform + load, peak memory, the one-lead-at-a-time
 baseline on a sample (same matching, same rows, a transaction per lead) and the ratio, and the
 contact rows alone loaded with the provider's ``PostgresHook.insert_rows``, for reference.
+
+The headline: the CPU per lead of transform + load (the load tasks' processes and their PostgreSQL
+backends, from the tasks' first connection to their last query) divided by the floor's, measured
+the same way in the same run: the rows the load wrote, COPYed into the same tables of a fresh
+database by as many processes (``import_floor``). A ratio of two CPU costs of one run does not
+depend on how fast, or how busy, the machine is; a rate does.
 """
 
 from __future__ import annotations
@@ -279,6 +285,8 @@ def main() -> None:
             f"transform + load: {read:,} leads in {load_s:.1f}s = {read / load_s:,.0f} leads/s "
             f"(target >= 20,000); {created:,} contacts created"
         )
+        # Before the floor reads the run's rows into this process.
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         # The floor, in the same run: the rows this load wrote, COPYed into a fresh database (see import_floor).
         floor_url = fresh_db(server, f"gmcrm_bench_floor{tag}", codes)
         run_rows = read_run_rows(url, seeded_max_ids(floor_url))
@@ -310,7 +318,7 @@ def main() -> None:
             f"peak memory (RSS): extract process {peak:.0f} MB, each load task at most {child_peak:.0f} MB "
             "(target < 500 MB); "
             f"after extract {rss_after_extract:.0f} MB; "
-            f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+            f"ru_maxrss {maxrss:.0f} MB"
         )
 
         # Baseline: a sample of the same leads, one at a time, into a fresh database.
