@@ -7,6 +7,12 @@ Against the GM CRM sandbox over HTTPS (a separate process) and a real PostgreSQL
 API calls used, extract time, leads/s for transform + load, peak memory, the one-lead-at-a-time
 baseline on a sample (same matching, same rows, a transaction per lead) and the ratio, and the
 contact rows alone loaded with the provider's ``PostgresHook.insert_rows``, for reference.
+
+The headline: the CPU per lead of transform + load (the load tasks' processes and their PostgreSQL
+backends, from the tasks' first connection to their last query) divided by the floor's, measured
+the same way in the same run: the rows the load wrote, COPYed into the same tables of a fresh
+database by as many processes (``import_floor``). A ratio of two CPU costs of one run does not
+depend on how fast, or how busy, the machine is; a rate does.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "sandbox")]
 
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
+from import_floor import backend_cpu, copy_floor, read_run_rows, seeded_max_ids  # noqa: E402
 from psycopg.rows import dict_row  # noqa: E402
 
 from gmcrm import db, migrate  # noqa: E402
@@ -185,53 +192,6 @@ def naive_load(conn: psycopg.Connection[Any], lead: dict[str, Any]) -> None:
                 )
 
 
-# ---------------------------------------------------------------------------------------------
-# The floor: only the rows every loadable lead writes (a customer, a contact, LIM and LAT), inserted
-# by one statement in one transaction, nothing else (no matching, no parts, no quarantine, no
-# per-dealership commits). What PostgreSQL needs per lead for the rows alone, with this schema's
-# indexes, foreign keys and generated keys, on this machine.
-
-FLOOR_SQL = """
-WITH c AS (
-    INSERT INTO dms.customer (dealer_code, name, person_type, document, email, phone, mobile_phone,
-                              created_from_lead_id)
-    SELECT dealer_code, customer_name, person_type, document, email, phone, mobile_phone, lead_id
-    FROM pg_temp.gmcrm_lead_rows WHERE is_open
-    RETURNING id, created_from_lead_id
-), ct AS (
-    INSERT INTO dms.contact (dealer_code, customer_id, lead_id, lead_type, department_id, contact_type,
-                             contact_subtype, description, traffic_origin, status, assigned_user_id,
-                             distribution_owner_user_id, interest_model, interest_model_year, interest_version,
-                             lead_source, lead_comments, gm_stage, gm_substage, gm_modstamp, gm_created_at)
-    SELECT l.dealer_code, c.id, l.lead_id, l.lead_type, l.department_id, l.contact_type, l.contact_subtype,
-           l.description, l.traffic_origin, l.status, l.assigned_user_id, l.distribution_owner_user_id,
-           l.interest_model, l.interest_model_year, l.interest_version, l.lead_source, l.lead_comments,
-           l.gm_stage, l.gm_substage, l.gm_modstamp, l.gm_created_at
-    FROM pg_temp.gmcrm_lead_rows l JOIN c ON c.created_from_lead_id = l.lead_id
-    RETURNING id, lead_id, dealer_code, status, assigned_user_id
-), ev AS (
-    INSERT INTO gmcrm.trigger_outbox (dealer_code, lead_id, contact_id, trigger_code, user_id, source_table,
-                                      source_id)
-    SELECT ct.dealer_code, ct.lead_id, ct.id, v.code, ct.assigned_user_id, 'dms.contact', ct.id
-    FROM ct CROSS JOIN (VALUES ('LIM'), ('LAT')) AS v(code) WHERE v.code = 'LIM' OR ct.status = 'IN_QUEUE'
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM ct), (SELECT count(*) FROM ev)
-"""
-
-
-def floor_rate(url: str, run_id: str, codes: list[str]) -> tuple[int, int, float]:
-    """Leads per second of the bare inserts for the staged leads of ``codes`` (one process)."""
-    with psycopg.connect(url) as conn:
-        prepare_group(conn, run_id, codes, load_mapping())
-        leads = conn.execute("SELECT count(*) FROM pg_temp.gmcrm_lead_rows").fetchone()[0]  # type: ignore[index]
-        conn.execute("SET synchronous_commit = off")
-        started = time.perf_counter()
-        contacts, _events = conn.execute(FLOOR_SQL).fetchone()  # type: ignore[misc]
-        conn.commit()
-        return int(leads), int(contacts), time.perf_counter() - started
-
-
 NON_CONTACT = {
     "is_open",
     "customer_name",
@@ -246,15 +206,6 @@ NON_CONTACT = {
 }
 
 
-def _backend_cpu(pid: int) -> float | None:
-    """CPU seconds used so far by a PostgreSQL backend of this machine (None for a remote server)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _load_task(job: tuple[str, pipeline.DealerGroup]) -> tuple[list[Any], list[Any], float, float, float | None]:
     """One mapped load task: its own process and connection. Returns what it loaded, its peak memory,
     and the CPU seconds of the task and of its PostgreSQL backend."""
@@ -262,12 +213,12 @@ def _load_task(job: tuple[str, pipeline.DealerGroup]) -> tuple[list[Any], list[A
     cpu = time.process_time()
     with psycopg.connect(url) as conn:
         pid = conn.info.backend_pid
-        backend = _backend_cpu(pid)
+        before = backend_cpu(pid)
         done, failed = pipeline.load_group(conn, group, load_mapping())
-        after = _backend_cpu(pid)
-    backend_cpu = after - backend if after is not None and backend is not None else None
+        after = backend_cpu(pid)
+    db_cpu = after - before if after is not None and before is not None else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return done, [(code, repr(exc)) for code, exc in failed], peak, time.process_time() - cpu, backend_cpu
+    return done, [(code, repr(exc)) for code, exc in failed], peak, time.process_time() - cpu, db_cpu
 
 
 def main() -> None:
@@ -282,13 +233,15 @@ def main() -> None:
     codes = [f"BR{i:04d}" for i in range(1, args.dealers + 1)]
     mapping = load_mapping()
     server, embedded = server_url()
+    # Databases of this run only: other runs of the benchmark on the same server are left alone.
+    tag = f"_{os.getpid()}"
     print(f"gmcrm import benchmark: {args.dealers} dealerships x {args.leads_per_dealer} leads = {total:,} leads")
     print(f"PostgreSQL: {db.redact_url(server)}; workers: {args.workers}; dealerships per task: {args.per_group}")
 
     started = time.perf_counter()
     with SandboxProcess(dealer_codes=codes, leads_per_dealer=args.leads_per_dealer, seed=2026) as sandbox:
         print(f"sandbox with {total:,} leads up in {time.perf_counter() - started:.1f}s")
-        url = fresh_db(server, "gmcrm_bench_import", codes)
+        url = fresh_db(server, f"gmcrm_bench_import{tag}", codes)
         rss = PeakRss()
 
         def new_client() -> GmClient:
@@ -311,14 +264,14 @@ def main() -> None:
         # Separate processes, as Airflow runs mapped task instances.
         child_peak = 0.0
         task_cpu = 0.0
-        backend_cpu: float | None = 0.0
+        backends_cpu: float | None = 0.0
         with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("fork")) as pool:
             for done, failed, peak_mb, cpu, db_cpu in pool.map(_load_task, [(url, g) for g in summary.groups]):
                 assert not failed, failed
                 results += done
                 child_peak = max(child_peak, peak_mb)
                 task_cpu += cpu
-                backend_cpu = None if backend_cpu is None or db_cpu is None else backend_cpu + db_cpu
+                backends_cpu = None if backends_cpu is None or db_cpu is None else backends_cpu + db_cpu
         load_s = time.perf_counter() - t1
         peak = rss.stop()
         read = sum(r.leads_read for r in results)
@@ -332,22 +285,44 @@ def main() -> None:
             f"transform + load: {read:,} leads in {load_s:.1f}s = {read / load_s:,.0f} leads/s "
             f"(target >= 20,000); {created:,} contacts created"
         )
-        if backend_cpu is not None:
-            per_lead = (backend_cpu + task_cpu) / read * 1e6
+        # Before the floor reads the run's rows into this process.
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # The floor, in the same run: the rows this load wrote, COPYed into a fresh database (see import_floor).
+        floor_url = fresh_db(server, f"gmcrm_bench_floor{tag}", codes)
+        run_rows = read_run_rows(url, seeded_max_ids(floor_url))
+        floor = copy_floor(floor_url, run_rows, args.workers)
+        del run_rows
+        load_cpu = None if backends_cpu is None else backends_cpu + task_cpu
+        if load_cpu is not None and floor.backend_s is not None:
+            per_lead = load_cpu / read * 1e6
+            floor_per_lead = (floor.backend_s + floor.python_s) / read * 1e6
             print(
-                f"CPU for transform + load: PostgreSQL backends {backend_cpu:.1f}s, Python tasks {task_cpu:.1f}s "
-                f"= {per_lead:.0f} us per lead ({os.cpu_count()} cores: at most "
+                f"CPU for transform + load: PostgreSQL backends {backends_cpu:.1f}s + Python load tasks "
+                f"{task_cpu:.1f}s = {per_lead:.0f} us per lead ({os.cpu_count()} cores: at most "
                 f"{(os.cpu_count() or 1) * 1e6 / per_lead:,.0f} leads/s at this cost)"
             )
+            copied = ", ".join(f"{n:,} {t.split('.')[1]}" for t, n in floor.rows.items())
+            print(
+                f"floor, the same rows COPYed into the same tables of a fresh database ({copied}; "
+                f"{args.workers} processes, a transaction each, no transform or matching): "
+                f"PostgreSQL {floor.backend_s:.1f}s + Python {floor.python_s:.1f}s = {floor_per_lead:.0f} us per lead "
+                f"({floor.wall_s:.1f}s wall)"
+            )
+            print(
+                f"HEADLINE cost per lead of transform + load / floor: {per_lead:.0f} / {floor_per_lead:.0f} us = "
+                f"{per_lead / floor_per_lead:.2f}x (target <= 2.0x)"
+            )
+        else:
+            print("CPU per lead not measured: the PostgreSQL server is not on this machine (/proc)")
         print(
             f"peak memory (RSS): extract process {peak:.0f} MB, each load task at most {child_peak:.0f} MB "
             "(target < 500 MB); "
             f"after extract {rss_after_extract:.0f} MB; "
-            f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+            f"ru_maxrss {maxrss:.0f} MB"
         )
 
         # Baseline: a sample of the same leads, one at a time, into a fresh database.
-        naive_url = fresh_db(server, "gmcrm_bench_naive", codes)
+        naive_url = fresh_db(server, f"gmcrm_bench_naive{tag}", codes)
         sample_codes = codes[: max(1, -(-args.sample // args.leads_per_dealer))]
         with psycopg.connect(url) as conn:
             # Re-read the same GM records for the sample dealerships and transform them as the fast path does.
@@ -381,7 +356,7 @@ def main() -> None:
         )
         # For reference: the same with every commit waiting for its WAL flush (PostgreSQL's default).
         fsync_rows = rows[: len(rows) // 4]
-        with psycopg.connect(fresh_db(server, "gmcrm_bench_naive_fsync", codes)) as conn:
+        with psycopg.connect(fresh_db(server, f"gmcrm_bench_naive_fsync{tag}", codes)) as conn:
             t4 = time.perf_counter()
             for lead in fsync_rows:
                 naive_load(conn, lead)
@@ -389,20 +364,6 @@ def main() -> None:
         print(
             f"the same, each commit waiting for the WAL flush: {len(fsync_rows):,} leads in {fsync_s:.1f}s = "
             f"{len(fsync_rows) / fsync_s:,.0f} leads/s (for reference)"
-        )
-
-        # The floor: the bare rows of 5,000 of the same leads in one statement, into a fresh database.
-        floor_codes = codes[: max(1, 5000 // args.leads_per_dealer)]
-        floor_url = fresh_db(server, "gmcrm_bench_floor", codes)
-        with psycopg.connect(floor_url) as conn:
-            pipeline.extract(conn, "floor", lambda _c: new_client(), dealer_codes=floor_codes, since=EVER)
-        floor_leads, floor_contacts, floor_s = floor_rate(floor_url, "floor", floor_codes)
-        floor = floor_leads / floor_s
-        print(
-            f"floor, the bare rows only (customer, contact, LIM, LAT; one statement, one transaction): "
-            f"{floor_leads:,} leads ({floor_contacts:,} contacts) in {floor_s:.2f}s = {floor:,.0f} leads/s in one "
-            f"process = {1e6 / floor:.0f} us of PostgreSQL per lead before any reading, matching or transform "
-            f"({os.cpu_count()} cores: at most {(os.cpu_count() or 1) * floor:,.0f} leads/s for these inserts alone)"
         )
 
         # Reference: the contact rows alone through the provider's PostgresHook.insert_rows.
@@ -427,6 +388,8 @@ def main() -> None:
             f"reference, PostgresHook.insert_rows of the contact rows alone: {len(contacts):,} rows in {ref_s:.2f}s "
             f"= {len(contacts) / ref_s:,.0f} rows/s"
         )
+    for name in ("import", "floor", "naive", "naive_fsync"):
+        db.drop_database(server, f"gmcrm_bench_{name}{tag}")
     if embedded is not None:
         embedded.stop()
 

@@ -123,8 +123,25 @@ BEGIN
     ), matched AS MATERIALIZED (
         SELECT s.*, lp.customer_id AS looped_id, CASE
             WHEN lp.lead_id IS NOT NULL THEN CASE WHEN NOT lp.made THEN lp.customer_id END
-            ELSE gmcrm.match_customer(p_dealer, s.lead_id, s.document, s.email_key, s.mobile_phone_key,
-                                      s.phone_key)
+            -- gmcrm.match_customer's rules written out: an SQL function with sub-selects is not
+            -- inlined, and calling it per lead cost about 30-60 us of CPU per lead (issue 11); the
+            -- property test (set-based == one at a time, which calls the function) keeps them equal.
+            ELSE coalesce(
+                (SELECT c.id FROM dms.customer c WHERE c.created_from_lead_id = s.lead_id),
+                (SELECT min(c.id) FROM dms.customer c
+                 WHERE c.dealer_code = p_dealer AND s.document IS NOT NULL AND c.document_key = s.document),
+                (SELECT min(c.id) FROM dms.customer c
+                 WHERE c.dealer_code = p_dealer AND s.email_key IS NOT NULL AND c.email_key = s.email_key),
+                CASE WHEN s.mobile_phone_key IS NOT NULL THEN least(
+                    (SELECT min(c.id) FROM dms.customer c
+                     WHERE c.dealer_code = p_dealer AND c.mobile_phone_key = s.mobile_phone_key),
+                    (SELECT min(c.id) FROM dms.customer c
+                     WHERE c.dealer_code = p_dealer AND c.phone_key = s.mobile_phone_key)) END,
+                CASE WHEN s.phone_key IS DISTINCT FROM s.mobile_phone_key AND s.phone_key IS NOT NULL THEN least(
+                    (SELECT min(c.id) FROM dms.customer c
+                     WHERE c.dealer_code = p_dealer AND c.phone_key = s.phone_key),
+                    (SELECT min(c.id) FROM dms.customer c
+                     WHERE c.dealer_code = p_dealer AND c.mobile_phone_key = s.phone_key)) END)
             END AS matched_id  -- a customer that existed before this load
         FROM src s LEFT JOIN looped lp ON lp.lead_id = s.lead_id
         WHERE s.is_open AND s.is_new
