@@ -12,14 +12,22 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
 
 import psutil
+
+# Set in every command's environment (and so inherited by all its descendants): an orphan
+# re-parented to us is one of the tree's only when it carries the tree's mark, never another child
+# of this process (a sandbox or a database a benchmark started after the tree).
+TREE_MARK_ENV = "GMCRM_PROCESS_TREE"
 
 _PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
@@ -36,24 +44,55 @@ def become_subreaper() -> bool:
 class ProcessTree:
     """Named commands, each in a new session; :meth:`stop` ends them and all their descendants.
 
-    Each command's output is printed line by line behind its name, as ``airflow standalone`` does.
+    Each command's output is printed line by line behind its name, as ``airflow standalone`` does,
+    or, with ``log_dir``, written to ``log_dir/NAME.log``.
     """
 
-    def __init__(self, env: Mapping[str, str], keep: Iterable[int] = ()) -> None:
+    def __init__(self, env: Mapping[str, str], keep: Iterable[int] = (), log_dir: Path | None = None) -> None:
         # Processes of ours that are not part of the tree (the sandbox): never signalled here.
         self._keep = {os.getpid(), *keep}
-        self._env = dict(env)
+        self._mark = secrets.token_hex(8)
+        self._env = {**env, TREE_MARK_ENV: self._mark}
+        self._log_dir = log_dir
+        self._logs: list[IO[bytes]] = []
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         become_subreaper()
 
-    def start(self, name: str, command: Sequence[str]) -> subprocess.Popen[bytes]:
-        """Start ``command`` in a session of its own (a terminal's Ctrl-C reaches us, not it)."""
+    def start(self, name: str, command: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start ``command`` in a session of its own (a terminal's Ctrl-C reaches us, not it); ``env``
+        adds to or overrides the tree's environment for this command only."""
+        if self._log_dir is not None:
+            self._log_dir.mkdir(parents=True, exist_ok=True)
+            log = open(self._log_dir / f"{name}.log", "ab")
+            self._logs.append(log)
+            output: int | IO[bytes] = log
+        else:
+            output = subprocess.PIPE
         proc = subprocess.Popen(
-            list(command), env=self._env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            list(command),
+            env={**self._env, **(env or {})},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs[name] = proc
-        threading.Thread(target=_relay, args=(name, proc), daemon=True).start()
+        if self._log_dir is None:
+            threading.Thread(target=_relay, args=(name, proc), daemon=True).start()
         return proc
+
+    @property
+    def mark(self) -> str:
+        """The value of ``GMCRM_PROCESS_TREE`` in the environment of every process of this tree."""
+        return self._mark
+
+    def _is_orphan_of_tree(self, process: psutil.Process) -> bool:
+        if process.pid in self._keep or process.pid in {proc.pid for proc in self.procs.values()}:
+            return False
+        try:
+            return process.environ().get(TREE_MARK_ENV) == self._mark
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            # A zombie (its environment is gone) is only reaped, never signalled: reaping is harmless.
+            return False
 
     def wait_any(self, poll: float = 0.5) -> tuple[str, int]:
         """Block until one command exits; its name and exit status."""
@@ -90,9 +129,8 @@ class ProcessTree:
                 found += [top, *top.children(recursive=True)]
             except psutil.NoSuchProcess:
                 pass
-        ours = {proc.pid for proc in self.procs.values()} | self._keep
         try:
-            orphans = [child for child in psutil.Process().children() if child.pid not in ours]
+            orphans = [child for child in psutil.Process().children() if self._is_orphan_of_tree(child)]
         except psutil.NoSuchProcess:  # pragma: no cover - this very process
             orphans = []
         for orphan in orphans:
@@ -114,6 +152,8 @@ class ProcessTree:
             if batch:
                 killed += self._stop(batch, grace)
         self._reap()
+        for log in self._logs:
+            log.close()
         return killed
 
     def _stop(self, names: list[str], grace: float) -> list[int]:

@@ -75,9 +75,11 @@ class AdminClient:
         dealers: int | None = None,
         dealer_codes: Sequence[str] | None = None,
         now: str | None = None,
+        arrived_now: bool = False,
     ) -> Json:
-        """Add generated leads; ``{"created", "dealer_codes", ...}``."""
-        body: Json = {"seed": seed, "leads_per_dealer": leads_per_dealer, "now": now}
+        """Add generated leads; ``{"created", "dealer_codes", ...}``. ``arrived_now``: every lead created
+        and modified now (new leads since the last import), not stamped over the past."""
+        body: Json = {"seed": seed, "leads_per_dealer": leads_per_dealer, "now": now, "arrived_now": arrived_now}
         if dealer_codes is not None:
             body["dealer_codes"] = list(dealer_codes)
         else:
@@ -109,6 +111,11 @@ class AdminClient:
         """Soft delete: IsDeleted true (only queryAll sees it)."""
         result: Json = self._call("DELETE", f"leads/{lead_id}")
         return result
+
+    def changed_leads(self, since: str) -> int:
+        """How many leads (deleted ones too) have a SystemModstamp after ``since`` (ISO 8601)."""
+        result: Json = self._call("GET", "leads-changed", params={"since": since})
+        return int(result["count"])
 
     def get_lead(self, lead_id: str) -> Json:
         result: Json = self._call("GET", f"leads/{lead_id}")

@@ -30,6 +30,10 @@ class GenerateBody(BaseModel):
     dealer_codes: list[str] | None = Field(default=None, description="explicit dealer codes (instead of dealers)")
     leads_per_dealer: int = Field(default=20, ge=0, le=1_000_000)
     now: str | None = Field(default=None, description="generation time (default: the server clock)")
+    arrived_now: bool = Field(
+        default=False,
+        description="stamp every lead created and modified now (new leads arriving), not spread over the past",
+    )
 
 
 class LimitsBody(BaseModel):
@@ -88,7 +92,9 @@ def build_admin_router(org: Org) -> APIRouter:
             return _error(400, "give dealers or dealer_codes")
 
         def run() -> dict[str, Any]:
-            created = org.generate(body.seed, codes, body.leads_per_dealer, _parse_dt(body.now))
+            created = org.generate(
+                body.seed, codes, body.leads_per_dealer, _parse_dt(body.now), arrived_now=body.arrived_now
+            )
             return {"created": created, "dealer_codes": codes, **org.stats()}
 
         return await guarded(run)
@@ -100,6 +106,10 @@ def build_admin_router(org: Org) -> APIRouter:
     @router.get("/leads")
     async def list_leads(dealer_code: str | None = None, include_deleted: bool = True) -> Response:
         return await guarded(org.list_leads, dealer_code, include_deleted)
+
+    @router.get("/leads-changed")
+    async def leads_changed(since: str) -> Response:
+        return await guarded(lambda: {"count": org.count_changed_leads(_parse_dt(since)), "since": since})
 
     @router.get("/leads/{lead_id}")
     async def get_lead(lead_id: str) -> Response:

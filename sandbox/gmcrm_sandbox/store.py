@@ -149,10 +149,22 @@ class Org:
             return {"leads": len(self._leads)}
 
     def generate(
-        self, seed: int, dealer_codes: Sequence[str], leads_per_dealer: int, now: datetime | None = None
+        self,
+        seed: int,
+        dealer_codes: Sequence[str],
+        leads_per_dealer: int,
+        now: datetime | None = None,
+        *,
+        arrived_now: bool = False,
     ) -> int:
-        """Add generated leads (replacing any with the same Id)."""
-        leads = generate_leads(seed, dealer_codes, leads_per_dealer, now or self.now())
+        """Add generated leads (replacing any with the same Id). ``arrived_now``: created and modified
+        at ``now``, as new leads arriving at GM between two imports (generated leads are otherwise
+        stamped over the past weeks, older than an incremental import's watermark)."""
+        at = timefmt.whole_seconds(now) if now is not None else self.now()
+        leads = generate_leads(seed, dealer_codes, leads_per_dealer, at)
+        if arrived_now:
+            for lead in leads:
+                lead["CreatedDate"] = lead["SystemModstamp"] = at
         with self._lock:
             return self._load_trusted(leads)
 
@@ -225,6 +237,12 @@ class Org:
             else:
                 source = (self._leads[i] for i in self._by_dealer.get(dealer_code.casefold(), {}))
             return [records.plain(OPPORTUNITY, lead) for lead in source if include_deleted or not lead.get("IsDeleted")]
+
+    def count_changed_leads(self, since: datetime) -> int:
+        """Leads (deleted ones too) whose SystemModstamp is after ``since``: what an import reads, without
+        its look-back."""
+        with self._lock:
+            return sum(1 for lead in self._leads.values() if lead["SystemModstamp"] > since)
 
     def _lead_or_404(self, lead_id: str) -> dict[str, Any]:
         canonical = ids.to_18(lead_id)
