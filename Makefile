@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo run sandbox db-upgrade constraints bench resilience clean system-deps
+.PHONY: test lint demo run sandbox db-upgrade constraints bench bench-cycle resilience clean system-deps
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ db-upgrade: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_send.py
+
+# Whole import + send cycles under Airflow's real scheduler (1,000 dealerships by default; see --help).
+# BENCH_CYCLE_ARGS="--executor both --dealers-per-task 50" make bench-cycle
+bench-cycle: $(STAMP)
+	$(BIN)/python benchmarks/bench_cycle.py $(BENCH_CYCLE_ARGS)
 
 # Every fault class against the sandbox and a PostgreSQL it crashes; one table; exit 1 if anything was lost.
 resilience: $(STAMP)
