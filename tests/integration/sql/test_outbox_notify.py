@@ -100,8 +100,7 @@ def test_the_senders_own_updates_do_not_wake_it(
     writer.execute("UPDATE gmcrm.trigger_outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = %s", (d,))
     writer.execute("UPDATE gmcrm.trigger_outbox SET status = 'SENT', sent_at = now() WHERE id = %s", (a,))
     writer.execute(
-        "UPDATE gmcrm.trigger_outbox SET status = 'RETRY', next_attempt_at = now() + interval '1 minute' "
-        "WHERE id = %s",
+        "UPDATE gmcrm.trigger_outbox SET status = 'RETRY', next_attempt_at = now() + interval '1 minute' WHERE id = %s",
         (b,),
     )
     writer.execute("UPDATE gmcrm.trigger_outbox SET status = 'FAILED' WHERE id = %s", (c,))
