@@ -1,4 +1,4 @@
-"""What the outbox's NOTIFY triggers (routine 25.gmcrm.notify_outbox) cost the writes they watch.
+"""What the outbox's NOTIFY triggers (routines 25-26.gmcrm.notify_outbox_*) cost the writes they watch.
 
     .venv/bin/python benchmarks/bench_notify_overhead.py [--rounds 5]
 

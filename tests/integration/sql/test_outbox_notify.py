@@ -1,4 +1,4 @@
-"""NOTIFY gmcrm_outbox (routine 25.gmcrm.notify_outbox): what wakes the sender, once per dealership per
+"""NOTIFY gmcrm_outbox (routines 25-26.gmcrm.notify_outbox_*): what wakes the sender, once per dealership per
 transaction, at commit; and what must not (the sender's own updates, or every run would wake the next)."""
 
 from __future__ import annotations

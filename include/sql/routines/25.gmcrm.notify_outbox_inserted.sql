@@ -24,25 +24,7 @@ CREATE OR REPLACE FUNCTION gmcrm.notify_outbox_inserted() RETURNS trigger
     END
     $$;
 
-CREATE OR REPLACE FUNCTION gmcrm.notify_outbox_requeued() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-    BEGIN
-        PERFORM pg_notify('gmcrm_outbox', d.dealer_code)
-        FROM (
-            SELECT DISTINCT n.dealer_code
-            FROM new_rows n JOIN old_rows o ON o.id = n.id
-            WHERE o.status IN ('FAILED', 'BLOCKED') AND n.status IN ('PENDING', 'SKIPPED')
-        ) d;
-        RETURN NULL;
-    END
-    $$;
-
--- Transition tables allow one event per trigger, hence two triggers.
+-- Transition tables allow one event per trigger: the UPDATE's is 26.gmcrm.notify_outbox_requeued.sql.
 CREATE OR REPLACE TRIGGER trigger_outbox_notify_insert AFTER INSERT ON gmcrm.trigger_outbox
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION gmcrm.notify_outbox_inserted();
-
-CREATE OR REPLACE TRIGGER trigger_outbox_notify_requeue AFTER UPDATE ON gmcrm.trigger_outbox
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION gmcrm.notify_outbox_requeued();
