@@ -3,11 +3,12 @@
 The routines ``25.gmcrm.notify_outbox_inserted.sql`` and ``26.gmcrm.notify_outbox_requeued.sql``
 notify at commit when events become sendable, once per dealership per transaction.
 :class:`OutboxNotifyTrigger` runs in Airflow's triggerer as the ``AssetWatcher`` of the Asset
-``gmcrm_trigger_outbox`` (:mod:`gmcrm.assets`): each event it yields becomes an Asset event, and the send DAG runs on it. A burst (a screen saving twenty events, a
-salesperson's busy minute, an import loading a dealership) is coalesced here into one event: after the
-first notification it waits until ``quiet_seconds`` pass without another, or ``max_wait_seconds``
-since the first, whichever comes first. Airflow coalesces again: events that arrive while a send run
-is active (``max_active_runs=1``) make one run after it, not one each.
+``gmcrm_trigger_outbox`` (:mod:`gmcrm.assets`): each event it yields becomes an Asset event, and the
+send DAG runs on it. A burst (a screen saving twenty events, a salesperson's busy minute, an import
+loading a dealership) is coalesced here into one event: after the first notification it waits until
+``quiet_seconds`` pass without another, or ``max_wait_seconds`` since the first, whichever comes
+first. Airflow coalesces again: events that arrive while a send run is active (``max_active_runs=1``)
+make one run after it, not one each.
 
 When the DMS database goes away it reconnects with backoff, logging one line when the connection is
 lost and one when it is back (no traceback per attempt). Notifications committed while it was away are
