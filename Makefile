@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo run sandbox db-upgrade constraints bench bench-cycle resilience clean system-deps
+.PHONY: test lint demo run sandbox db-upgrade constraints bench bench-cycle bench-latency resilience clean system-deps
 
 # requirements.txt is production's (the Docker image); requirements-dev.txt adds the tests, the sandbox and the tools.
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -54,6 +54,12 @@ bench: $(STAMP)
 # BENCH_CYCLE_ARGS="--executor both --dealers-per-task 50" make bench-cycle
 bench-cycle: $(STAMP)
 	$(BIN)/python benchmarks/bench_cycle.py $(BENCH_CYCLE_ARGS)
+
+# DMS commit -> GM receipt under the real scheduler and triggerer (about 8 minutes; --wakeup both: 16).
+# BENCH_LATENCY_ARGS="--wakeup both" make bench-latency
+bench-latency: $(STAMP)
+	$(BIN)/python benchmarks/bench_latency.py $(BENCH_LATENCY_ARGS)
+	$(BIN)/python benchmarks/bench_notify_overhead.py
 
 # Every fault class against the sandbox and a PostgreSQL it crashes; one table; exit 1 if anything was lost.
 resilience: $(STAMP)

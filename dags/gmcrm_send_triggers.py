@@ -1,7 +1,11 @@
 """
 ### GM CRM trigger sender (`gmcrm_send_triggers`)
 
-Every 5 minutes, **and as soon as an import has recorded events** (Asset `gmcrm_trigger_outbox`):
+Every 5 minutes, **and within seconds of a DMS commit that records events** (Asset `gmcrm_trigger_outbox`:
+its watcher in the triggerer LISTENs to the DMS's `NOTIFY gmcrm_outbox` and turns each burst of commits
+into one Asset event; the import updates it too when it has recorded events). Events committed while a
+run is active make one run after it (one run at a time); the 5-minute schedule is the safety net and
+picks up RETRY backoffs. `GMCRM_SEND_WAKEUP=off` turns the watcher off. This run:
 claims the sendable events of `gmcrm.trigger_outbox` (per lead only the earliest unsent one, so
 GM receives them in order), builds the GM payloads from the trigger catalogue, sends them in
 sObject Collections upserts of up to 200 events of any leads and dealerships, and records every

@@ -18,6 +18,9 @@ before asking gets it; :mod:`gmcrm.paths` asks once, at import. Airflow's own se
 | ``GMCRM_UI_PORT`` | 8080 | ``make run``: the port of Airflow's UI and API |
 | ``GMCRM_DEMO_LEADS`` | 8 | ``make demo``: generated leads per dealership |
 | ``GMCRM_RESILIENCE_DEBUG`` | off | ``make resilience``: print each DAG run's state and time |
+| ``GMCRM_SEND_WAKEUP`` | on | ``off``: no watcher on the outbox; the send DAG runs on its schedule and imports only |
+| ``GMCRM_SEND_WAKEUP_QUIET_SECONDS`` | 1.5 | a burst of DMS events ends after this long without another |
+| ``GMCRM_SEND_WAKEUP_MAX_WAIT_SECONDS`` | 5 | ... or this long after its first event, whichever comes first |
 """
 
 from __future__ import annotations
@@ -36,8 +39,13 @@ TASK_PRELOAD = "GMCRM_TASK_PRELOAD"
 UI_PORT = "GMCRM_UI_PORT"
 DEMO_LEADS = "GMCRM_DEMO_LEADS"
 RESILIENCE_DEBUG = "GMCRM_RESILIENCE_DEBUG"
+SEND_WAKEUP = "GMCRM_SEND_WAKEUP"
+SEND_WAKEUP_QUIET_SECONDS = "GMCRM_SEND_WAKEUP_QUIET_SECONDS"
+SEND_WAKEUP_MAX_WAIT_SECONDS = "GMCRM_SEND_WAKEUP_MAX_WAIT_SECONDS"
 
 DEFAULT_DEMO_LEADS = 8
+DEFAULT_WAKEUP_QUIET_SECONDS = 1.5
+DEFAULT_WAKEUP_MAX_WAIT_SECONDS = 5.0
 
 
 def project_root(default: Path) -> Path:
@@ -95,3 +103,25 @@ def demo_leads() -> int:
 
 def resilience_debug() -> bool:
     return bool(os.environ.get(RESILIENCE_DEBUG))
+
+
+def send_wakeup() -> bool:
+    """The outbox watcher is on unless ``GMCRM_SEND_WAKEUP`` says off (``off``, ``0``, ``false``, ``no``)."""
+    return os.environ.get(SEND_WAKEUP, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def _seconds(name: str, default: float) -> float:
+    """A positive number of seconds; anything else counts as the default."""
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def send_wakeup_quiet_seconds() -> float:
+    return _seconds(SEND_WAKEUP_QUIET_SECONDS, DEFAULT_WAKEUP_QUIET_SECONDS)
+
+
+def send_wakeup_max_wait_seconds() -> float:
+    return _seconds(SEND_WAKEUP_MAX_WAIT_SECONDS, DEFAULT_WAKEUP_MAX_WAIT_SECONDS)
