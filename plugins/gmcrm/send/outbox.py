@@ -3,8 +3,9 @@ event between statuses, from ``include/sql/queries/outbox.sql``.
 
 - Claims are leases taken with ``FOR UPDATE SKIP LOCKED``: two runs (or lanes) at once never claim one
   event twice, and a run that dies mid-send leaves a claim that simply expires.
-- Per lead only the earliest unsent event is claimable, so events reach GM in order; behind a
-  ``FAILED`` one the later events are ``BLOCKED`` until it is retried or skipped.
+- Per lead a claim takes its unsent events in order up to the first that cannot go now (a prefix), so
+  events reach GM in order (one composite graph per lead); behind a ``FAILED`` one the later events are
+  ``BLOCKED`` until it is retried or skipped.
 The statuses and the moves between them: :mod:`gmcrm.send.report`.
 """
 
@@ -84,9 +85,20 @@ def claim(
     limit: int,
     lanes: int = 1,
     lane: int = 0,
+    lead_depth: int = 1,
 ) -> list[int]:
-    """Claim up to ``limit`` sendable events of this lane for ``worker``, for ``lease``; their ids."""
-    params = {**filters.params(), "lanes": lanes, "lane": lane, "limit": limit, "worker": worker, "lease": lease}
+    """Claim up to ``limit`` sendable events of this lane for ``worker``, for ``lease``: per lead the first
+    ``lead_depth`` of its unsent events, in order (a prefix: never one behind an event it did not get).
+    Their ids."""
+    params = {
+        **filters.params(),
+        "lanes": lanes,
+        "lane": lane,
+        "limit": limit,
+        "worker": worker,
+        "lease": lease,
+        "lead_depth": lead_depth,
+    }
     with conn.transaction():
         return [r[0] for r in conn.execute(queries()["claim"], params).fetchall()]
 

@@ -68,6 +68,9 @@ class Outcome(StrEnum):
     CANCELLED = "CANCELLED"  # GM says the lead is deleted: it and its lead's unsent events -> CANCELLED
     DEFERRED = "DEFERRED"  # the daily limit or a refused session stopped the run: unchanged, unclaimed
     DRY_RUN = "DRY_RUN"  # a dry run: unchanged, unclaimed; only the send log learns of it
+    # In a lead's composite graph that GM rolled back because another of its events failed: unchanged,
+    # unclaimed; sent again by the next claim (the later ones once the failed one is sorted out).
+    ROLLED_BACK = "ROLLED_BACK"
 
 
 #: Before its outcome is known, an attempt is pending.

@@ -103,7 +103,9 @@ def test_killed_between_the_call_and_the_recording_sends_again_after_the_lease(
     other_lim = outbox(conn, other_lead)[0]
 
     with psycopg.connect(dms_url, autocommit=True) as doomed:
-        dying = DiesAfterTheCall(doomed, fast_client(), run=RunInfo(dag_id=DAG_ID, run_id="killed", try_number=1))
+        dying = DiesAfterTheCall(
+            doomed, fast_client(), run=RunInfo(dag_id=DAG_ID, run_id="killed", try_number=1), lead_depth=1
+        )
         dying.prepare()
         with pytest.raises(Killed):
             dying.run_until_done()
@@ -159,7 +161,8 @@ def test_a_run_on_the_dags_connection_records_each_batch_as_it_goes(
 
     with pytest.raises(Killed), af.dms_connection() as dag_conn:
         assert not dag_conn.autocommit
-        sender = DiesOnTheContactEvent(dag_conn, fast_client(), run=RunInfo(DAG_ID, "dag-run", 1))
+        # One event per lead per claim: three batches in one run, the third dies.
+        sender = DiesOnTheContactEvent(dag_conn, fast_client(), run=RunInfo(DAG_ID, "dag-run", 1), lead_depth=1)
         sender.run_until_done()
 
     assert [e["Trigger_Code__c"] for e in gm_sandbox.admin.events(lead_id)] == ["LIM", "LAT", "CRE"]
@@ -177,7 +180,7 @@ def test_lanes_split_the_leads_by_their_hash_and_cover_them_all(
     assert not failed
     claimed: dict[int, list[int]] = {}
     for lane in range(3):
-        sender = Sender(conn, None, lanes=3, lane=lane)
+        sender = Sender(conn, None, lanes=3, lane=lane, lead_depth=1)
         claimed[lane] = sender.claim()
         sender.release(claimed[lane])
     lane_of = dict(
