@@ -13,6 +13,7 @@ before asking gets it; :mod:`gmcrm.paths` asks once, at import. Airflow's own se
 | ``GMCRM_GM_MAPPING`` | ``config/gm_crm.yaml`` | GM's object and field names |
 | ``GMCRM_TRIGGER_CATALOGUE`` | ``config/triggers.yaml`` | the GM trigger catalogue |
 | ``GMCRM_DEALERS_PER_TASK`` | 1 | dealerships per mapped import task (more when there are hundreds) |
+| ``GMCRM_CLAIM_LEASE_SECONDS`` | 600 | a send claim's fallback lease (freed at once when its sender's session ends) |
 | ``GMCRM_UI_PORT`` | 8080 | ``make run``: the port of Airflow's UI and API |
 | ``GMCRM_DEMO_LEADS`` | 8 | ``make demo``: generated leads per dealership |
 | ``GMCRM_RESILIENCE_DEBUG`` | off | ``make resilience``: print each DAG run's state and time |
@@ -29,11 +30,13 @@ DMS_URL = "GMCRM_DMS_URL"
 GM_MAPPING = "GMCRM_GM_MAPPING"
 TRIGGER_CATALOGUE = "GMCRM_TRIGGER_CATALOGUE"
 DEALERS_PER_TASK = "GMCRM_DEALERS_PER_TASK"
+CLAIM_LEASE_SECONDS = "GMCRM_CLAIM_LEASE_SECONDS"
 UI_PORT = "GMCRM_UI_PORT"
 DEMO_LEADS = "GMCRM_DEMO_LEADS"
 RESILIENCE_DEBUG = "GMCRM_RESILIENCE_DEBUG"
 
 DEFAULT_DEMO_LEADS = 8
+DEFAULT_CLAIM_LEASE_SECONDS = 600
 
 
 def project_root(default: Path) -> Path:
@@ -63,6 +66,16 @@ def dealers_per_task() -> int:
         return max(1, int(os.environ.get(DEALERS_PER_TASK, "1")))
     except ValueError:
         return 1
+
+
+def claim_lease_seconds() -> int:
+    """The fallback lease of a send claim, for a sender whose session lingers without sending (a hung
+    worker): at least 30 seconds; a value that is not a whole number counts as the default. A sender
+    that dies (killed, worker lost, run failed) frees its claims as soon as PostgreSQL ends its session."""
+    try:
+        return max(30, int(os.environ.get(CLAIM_LEASE_SECONDS, str(DEFAULT_CLAIM_LEASE_SECONDS))))
+    except ValueError:
+        return DEFAULT_CLAIM_LEASE_SECONDS
 
 
 def ui_port_text() -> str:

@@ -55,8 +55,9 @@ FROM unnest(%(lead_ids)s::text[], %(reasons)s::text[]) AS t(lead_id, reason);
 -- name: claim
 -- Per lead, its sendable events in order, up to %(lead_depth)s of them, stopping at the first one that
 -- is not sendable now (FAILED, backing off, claimed by another live run, or outside this run's
--- filters): GM gets a lead's events in order, one graph per lead. SKIP LOCKED plus the lease keep two
--- runs (or lanes) from ever claiming one event twice; the final check drops any event whose lead has an
+-- filters): GM gets a lead's events in order, one graph per lead. A claim holds while its lease runs
+-- AND the session that took it lives (gmcrm.claim_is_live): a dead sender's claims are free at once.
+-- SKIP LOCKED plus the claim keep two runs (or lanes) from ever claiming one event twice; the final check drops any event whose lead has an
 -- earlier one this claim did not get (locked by a run claiming at this very moment), so a lead's claim
 -- is always a prefix of its unsent events.
 WITH locked AS (
@@ -65,7 +66,8 @@ WITH locked AS (
     JOIN gmcrm.dealership d ON d.dealer_code = o.dealer_code AND d.integration_enabled
     WHERE o.status IN ('PENDING', 'RETRY')
       AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
-      AND (o.claimed_until IS NULL OR o.claimed_until < now())
+      -- Unclaimed rows (most) never call the function: OR stops at the first true.
+      AND (o.claimed_until IS NULL OR NOT gmcrm.claim_is_live(o.claimed_until, o.claimed_pid, o.claimed_backend_start))
       AND (%(dealer_codes)s::text[] IS NULL OR o.dealer_code = ANY(%(dealer_codes)s::text[]))
       AND (%(lead_id)s::text IS NULL OR o.lead_id = %(lead_id)s::text)
       AND (%(trigger_codes)s::text[] IS NULL OR o.trigger_code = ANY(%(trigger_codes)s::text[]))
@@ -77,7 +79,8 @@ WITH locked AS (
           WHERE e.lead_id = o.lead_id AND e.id < o.id AND e.status NOT IN ('SENT', 'SKIPPED', 'CANCELLED')
             AND NOT (e.status IN ('PENDING', 'RETRY')
                      AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
-                     AND (e.claimed_until IS NULL OR e.claimed_until < now()))
+                     AND (e.claimed_until IS NULL
+                          OR NOT gmcrm.claim_is_live(e.claimed_until, e.claimed_pid, e.claimed_backend_start)))
       )
     ORDER BY o.id
     LIMIT %(limit)s
@@ -92,7 +95,8 @@ WITH locked AS (
     )
 )
 UPDATE gmcrm.trigger_outbox o
-SET claimed_by = %(worker)s, claimed_until = now() + %(lease)s::interval
+SET claimed_by = %(worker)s, claimed_until = now() + %(lease)s::interval, claimed_pid = pg_backend_pid(),
+    claimed_backend_start = (SELECT backend_start FROM pg_stat_get_activity(pg_backend_pid()))
 FROM ranked r
 WHERE o.id = r.id AND r.depth <= %(lead_depth)s  -- primary-key probes, whatever the outbox's size
 RETURNING o.id;

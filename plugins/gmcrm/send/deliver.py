@@ -25,6 +25,7 @@ from typing import Any, Final, TypeVar
 
 import psycopg
 
+from gmcrm import settings
 from gmcrm.gm_client import GmClient, GmRequestError, GmStop, GmTransientError
 from gmcrm.gm_mapping import GmMapping
 from gmcrm.logs import get_logger
@@ -114,7 +115,7 @@ class Sender:
         lane: int = 0,
         claim_size: int = 2000,
         lead_depth: int = graph.MAX_NODES,
-        lease: timedelta = timedelta(minutes=10),
+        lease: timedelta | None = None,
         backoff_base: timedelta = timedelta(minutes=1),
         backoff_max: timedelta = timedelta(hours=1),
         worker: str | None = None,
@@ -128,7 +129,8 @@ class Sender:
         self.claim_size = claim_size
         # Events of one lead per claim: its graph must fit in one request.
         self.lead_depth = max(1, min(lead_depth, graph.MAX_NODES))
-        self.lease = lease
+        # A claim holds while this session lives (any death frees it at once); the lease is the fallback.
+        self.lease = lease if lease is not None else timedelta(seconds=settings.claim_lease_seconds())
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.worker = worker or f"{self.run.run_id or 'manual'}:{lane}:{uuid.uuid4().hex[:8]}"
         self.batch_size = client.mapping.event_batch_size if client else 200
@@ -164,6 +166,8 @@ class Sender:
         started = time.perf_counter()
         report = SendReport()
         rounds = 0
+        if not self.dry_run:
+            outbox.watch_session(self.conn)
         while max_rounds is None or rounds < max_rounds:
             ids = self.claim()
             if not ids:

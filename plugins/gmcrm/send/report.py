@@ -3,8 +3,9 @@ and the run's per-dealership and per-connection lines (counts only: no personal 
 
 Every outbox status is one :class:`OutboxStatus`; :data:`TRANSITIONS` writes down which statement moves
 an event from one to another (``include/sql/queries/outbox.sql`` and the routines of migration 0010).
-A *claim* is not a status: it is a lease (``claimed_by``, ``claimed_until``) on a ``PENDING`` or
-``RETRY`` event that ends with its outcome, a release, or the lease running out.
+A *claim* is not a status: it is a hold (``claimed_by``, ``claimed_until``, and the claiming session's
+``claimed_pid``/``claimed_backend_start``) on a ``PENDING`` or ``RETRY`` event that ends with its outcome,
+a release, the claiming session ending (its sender died), or the lease running out.
 """
 
 from __future__ import annotations
