@@ -22,6 +22,11 @@ step in its own transaction), its events per second and the ratio (target at lea
 
 ``--profile`` runs the timed part under cProfile and prints the top functions (slower; the figures
 of a profiled run are not the benchmark's).
+
+Then the depth section (``send_depth.py``, issue 12): calls per event of a shallow queue (1 event per
+lead) and a deep one (``--depth`` per lead) of ``--depth-events`` events each, their ratio (target deep
+<= 1.2x shallow), and the claim statement's cost before and after issue 12. ``--only-depth`` runs just
+that (a sandbox of at least ``depth-events x (1 + 1/depth)`` leads: e.g. ``--dealers 50``).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "plugins"), str(HERE.parent / "sand
 
 import psycopg  # noqa: E402
 from bench_import import PeakRss, fresh_db, server_url  # noqa: E402
+from send_depth import run_depth  # noqa: E402
 
 from gmcrm import db  # noqa: E402
 from gmcrm.gm_client import GmClient  # noqa: E402
@@ -170,6 +176,7 @@ def timed_send(
         sender.claim = phases.wrap("claim", sender.claim)  # type: ignore[method-assign]
         sender._record = phases.wrap("record", sender._record)  # type: ignore[method-assign]
         client.upsert_events = phases.wrap("api call", client.upsert_events)  # type: ignore[method-assign]
+        client.upsert_event_graphs = phases.wrap("api call", client.upsert_event_graphs)  # type: ignore[method-assign]
         deliver.build_events = phases.wrap("build", original_build)
         profiler = cProfile.Profile() if profile else None
         try:
@@ -210,6 +217,9 @@ def main() -> None:
     parser.add_argument("--leads-per-dealer", type=int, default=100)
     parser.add_argument("--sample", type=int, default=1000, help="events in the one-call-per-event baseline")
     parser.add_argument("--profile", action="store_true", help="run the timed part under cProfile")
+    parser.add_argument("--depth-events", type=int, default=4000, help="events of the shallow/deep comparison")
+    parser.add_argument("--depth", type=int, default=40, help="events per lead of the deep queue")
+    parser.add_argument("--only-depth", action="store_true", help="only the shallow/deep comparison")
     args = parser.parse_args()
     total = args.dealers * args.leads_per_dealer
     codes = [f"BR{i:04d}" for i in range(1, args.dealers + 1)]
@@ -230,7 +240,12 @@ def main() -> None:
                 pool.shutdown()
                 check_ids_match(sandbox, leads, codes)
                 print(f"sandbox with {total:,} leads up in {time.perf_counter() - started:.1f}s")
-                run(args, server, sandbox, codes, leads, total, batch)
+                if not args.only_depth:
+                    run(args, server, sandbox, codes, leads, total, batch)
+                run_depth(
+                    server, fresh_db, seed_outbox, timed_send, sandbox, codes, leads,
+                    events=args.depth_events, depth=args.depth,
+                )  # fmt: skip
     finally:
         if embedded is not None:
             embedded.stop()

@@ -38,6 +38,7 @@ from tenacity import (
 
 from gmcrm.gm_mapping import GmMapping, load_mapping
 from gmcrm.logs import get_logger
+from gmcrm.send import graph
 
 log = get_logger(__name__)
 
@@ -489,6 +490,25 @@ class GmClient:
         if not isinstance(result, list) or len(result) != len(records):
             raise GmRequestError(f"GM CRM answered {len(result or [])} results for {len(records)} events")
         return result
+
+    def upsert_event_graphs(self, graphs: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+        """One composite graph request: each list of records (one lead's events, in order) is a graph
+        GM applies all or nothing; per graph, per record, a collection-shaped result."""
+        if not graphs:
+            return []
+        body = graph.request_body(
+            graphs,
+            api_version=self.mapping.api_version,
+            sobject=self.mapping.event_object,
+            external_id=self.mapping.event_external_id,
+        )
+        answer = self.call(
+            "composite_graph", lambda sf: sf.restful("composite/graph", method="POST", json=body, timeout=self.timeout)
+        )
+        try:
+            return graph.results(answer, graphs)
+        except graph.GraphAnswerError as exc:
+            raise GmRequestError(str(exc), content=answer) from exc
 
     def limits(self) -> dict[str, Any]:
         """GM's ``/limits/``: ``DailyApiRequests`` with ``Max`` and ``Remaining``."""

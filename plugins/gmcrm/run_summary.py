@@ -37,7 +37,7 @@ log = get_logger(__name__)
 SUMMARY_KEY = "summary"
 #: How much of one error a summary keeps (the whole of it is in gmcrm.import_failure or the outbox row).
 ERROR_CHARS = 500
-SEND_OUTCOMES = ("SENT", "RETRY", "DEFERRED", "FAILED", "DRY_RUN")
+SEND_OUTCOMES = ("SENT", "RETRY", "DEFERRED", "ROLLED_BACK", "FAILED", "DRY_RUN")
 
 
 def failed_task_names(states: Mapping[str, Any], labels: Mapping[str, list[str]], skip: str) -> list[str]:

@@ -15,6 +15,7 @@ before asking gets it; :mod:`gmcrm.paths` asks once, at import. Airflow's own se
 | ``GMCRM_IMPORT_MAX_TASKS`` | 20 | the most mapped load tasks an import run makes (Airflow's limits lower it) |
 | ``GMCRM_DEALERS_PER_TASK`` | automatic | dealerships per mapped import task, overriding the automatic grouping |
 | ``GMCRM_TASK_PRELOAD`` | on | ``0``: no import of the tasks' modules before forking them (``gmcrm.preload``) |
+| ``GMCRM_CLAIM_LEASE_SECONDS`` | 600 | a send claim's fallback lease (freed at once when its sender's session ends) |
 | ``GMCRM_UI_PORT`` | 8080 | ``make run``: the port of Airflow's UI and API |
 | ``GMCRM_DEMO_LEADS`` | 8 | ``make demo``: generated leads per dealership |
 | ``GMCRM_RESILIENCE_DEBUG`` | off | ``make resilience``: print each DAG run's state and time |
@@ -36,6 +37,7 @@ TRIGGER_CATALOGUE = "GMCRM_TRIGGER_CATALOGUE"
 DEALERS_PER_TASK = "GMCRM_DEALERS_PER_TASK"
 IMPORT_MAX_TASKS = "GMCRM_IMPORT_MAX_TASKS"
 TASK_PRELOAD = "GMCRM_TASK_PRELOAD"
+CLAIM_LEASE_SECONDS = "GMCRM_CLAIM_LEASE_SECONDS"
 UI_PORT = "GMCRM_UI_PORT"
 DEMO_LEADS = "GMCRM_DEMO_LEADS"
 RESILIENCE_DEBUG = "GMCRM_RESILIENCE_DEBUG"
@@ -46,6 +48,7 @@ SEND_WAKEUP_MAX_WAIT_SECONDS = "GMCRM_SEND_WAKEUP_MAX_WAIT_SECONDS"
 DEFAULT_DEMO_LEADS = 8
 DEFAULT_WAKEUP_QUIET_SECONDS = 1.5
 DEFAULT_WAKEUP_MAX_WAIT_SECONDS = 5.0
+DEFAULT_CLAIM_LEASE_SECONDS = 600
 
 
 def project_root(default: Path) -> Path:
@@ -90,6 +93,16 @@ def _positive(name: str) -> int | None:
     except ValueError:
         return None
     return value if value > 0 else None
+
+
+def claim_lease_seconds() -> int:
+    """The fallback lease of a send claim, for a sender whose session lingers without sending (a hung
+    worker): at least 30 seconds; a value that is not a whole number counts as the default. A sender
+    that dies (killed, worker lost, run failed) frees its claims as soon as PostgreSQL ends its session."""
+    try:
+        return max(30, int(os.environ.get(CLAIM_LEASE_SECONDS, str(DEFAULT_CLAIM_LEASE_SECONDS))))
+    except ValueError:
+        return DEFAULT_CLAIM_LEASE_SECONDS
 
 
 def ui_port_text() -> str:

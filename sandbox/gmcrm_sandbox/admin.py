@@ -148,8 +148,8 @@ class AdminClient:
     # --------------------------------------------------------------------------------- calls, limits
 
     def calls(self) -> Json:
-        """Counts by kind (token, query, query_more, query_all, sobject_get, collection_upsert, limits,
-        other), ``total``, and ``api_usage`` {used, max}."""
+        """Counts by kind (token, query, query_more, query_all, sobject_get, collection_upsert,
+        composite_graph, limits, other), ``total``, and ``api_usage`` {used, max}."""
         result: Json = self._call("GET", "calls")
         return result
 
@@ -205,8 +205,8 @@ class AdminClient:
         dms_event_ids: Sequence[str] | None = None,
         status_code: str = "UNABLE_TO_LOCK_ROW",
     ) -> Json:
-        """The next ``count`` records of collection upserts (or each of ``dms_event_ids``, ``count`` times)
-        fail with ``status_code``."""
+        """The next ``count`` records of collection upserts and composite graph nodes (or each of
+        ``dms_event_ids``, ``count`` times) fail with ``status_code``."""
         spec: Json = {"kind": "record_error", "status_code": status_code, "count": count}
         if dms_event_ids is not None:
             spec["dms_event_ids"] = list(dms_event_ids)

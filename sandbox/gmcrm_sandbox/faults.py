@@ -36,6 +36,7 @@ CALL_KINDS: Final[tuple[str, ...]] = (
     "query_all",
     "sobject_get",
     "collection_upsert",
+    "composite_graph",
     "limits",
     "other",
 )
@@ -46,7 +47,8 @@ APPLIES_TO: Final[dict[str, frozenset[str]]] = {
     "any": frozenset(CALL_KINDS),
     "rest": frozenset(CALL_KINDS) - {"token"},
     "query": frozenset({"query", "query_more", "query_all"}),
-    "collection": frozenset({"collection_upsert"}),
+    # The event writes, whichever way they go: collections and composite graphs.
+    "collection": frozenset({"collection_upsert", "composite_graph"}),
     "token": frozenset({"token"}),
 }
 

@@ -84,6 +84,10 @@ def _collection_upsert(org: Org, req: RestRequest, m: re.Match[str]) -> tuple[in
     return 200, org.upsert_events(m["sobject"], m["field"], req.body, req.user_id)
 
 
+def _composite_graph(org: Org, req: RestRequest, _m: re.Match[str]) -> tuple[int, Any]:
+    return 200, org.composite_graph(req.body, req.version, req.user_id)
+
+
 def _resources(_org: Org, req: RestRequest, _m: re.Match[str]) -> tuple[int, Any]:
     base = f"/services/data/v{req.version}"
     return 200, {
@@ -115,6 +119,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         re.compile(r"^composite/sobjects/(?P<sobject>\w+)/(?P<field>\w+)$"),
         {"PATCH": ("collection_upsert", _collection_upsert)},
     ),
+    Route(re.compile(r"^composite/graph$"), {"POST": ("composite_graph", _composite_graph)}),
     Route(re.compile(r"^$"), {"GET": ("other", _resources)}),
 )
 

@@ -12,13 +12,13 @@ import itertools
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from . import events as ev
-from . import ids, records, soql, timefmt
+from . import graph, ids, records, soql, timefmt
 from .access import GM_USER_ID, USER_ID, Access
 from .errors import AdminError, ApiError, record_error
 from .faults import FaultBook
@@ -432,27 +432,39 @@ class Org:
             raise ApiError(400, error["statusCode"], error["message"], error["fields"])
         return (201 if result["created"] else 200), result
 
+    def composite_graph(self, body: bytes, version: str, user_id: str = USER_ID) -> dict[str, Any]:
+        """``POST composite/graph``: each graph all or nothing (:mod:`graph`); one answer per graph."""
+        graphs = graph.parse_request(body)
+        with self._lock:
+            self._collection_calls += 1
+            return graph.apply(self, graphs, version, self._collection_calls, user_id)
+
+    def check_event(self, event: ev.IncomingEvent, duplicated: bool = False) -> dict[str, Any] | None:
+        """The record error GM would answer for this event (validation, then an injected save error)."""
+        error = ev.validate(event, self._leads)
+        if error is None and duplicated:
+            error = record_error(
+                "DUPLICATE_VALUE",
+                f"Duplicate external id specified: {event.dms_event_id}",
+                ["DMS_Event_Id__c"],
+            )
+        if error is None:
+            # Lock contention happens when the record is saved, so after validation passed.
+            injected = self.faults.take_record_error(event.dms_event_id)
+            if injected is not None:
+                error = record_error(injected[0], injected[1], [])
+        return error
+
     def _upsert(self, all_or_none: bool, incoming: list[ev.IncomingEvent], user_id: str) -> list[dict[str, Any]]:
         now = self.now()
         received_at = timefmt.format_sf(now)
         self._collection_calls += 1
         call_no = self._collection_calls
         counts = Counter(e.dms_event_id for e in incoming if e.dms_event_id is not None)
-        errors: list[dict[str, Any] | None] = []
-        for event in incoming:
-            error = ev.validate(event, self._leads)
-            if error is None and event.dms_event_id is not None and counts[event.dms_event_id] > 1:
-                error = record_error(
-                    "DUPLICATE_VALUE",
-                    f"Duplicate external id specified: {event.dms_event_id}",
-                    ["DMS_Event_Id__c"],
-                )
-            if error is None:
-                # Lock contention happens when the record is saved, so after validation passed.
-                injected = self.faults.take_record_error(event.dms_event_id)
-                if injected is not None:
-                    error = record_error(injected[0], injected[1], [])
-            errors.append(error)
+        errors: list[dict[str, Any] | None] = [
+            self.check_event(event, event.dms_event_id is not None and counts[event.dms_event_id] > 1)
+            for event in incoming
+        ]
         rolled_back = all_or_none and any(e is not None for e in errors)
         results: list[dict[str, Any]] = []
         for event, error in zip(incoming, errors, strict=True):
@@ -467,14 +479,17 @@ class Org:
                 self._receipt(call_no, received_at, event, result, applied=False)
                 results.append(result)
                 continue
-            event_id, created, applied = self._save_event(event, now, user_id)
+            event_id, created, applied = self.save_event(event, now, user_id)
             result = {"id": event_id, "success": True, "errors": [], "created": created}
             self._receipt(call_no, received_at, event, result, applied=applied)
             results.append(result)
         return results
 
-    def _save_event(self, event: ev.IncomingEvent, now: datetime, user_id: str) -> tuple[str, bool, bool]:
-        """Insert or update one valid event, as ``user_id``; (id, created, applied to the lead)."""
+    def save_event(
+        self, event: ev.IncomingEvent, now: datetime, user_id: str, undo: list[Callable[[], None]] | None = None
+    ) -> tuple[str, bool, bool]:
+        """Insert or update one valid event, as ``user_id``; (id, created, applied to the lead). With
+        ``undo``, what reverses it is appended (a composite graph rolls its nodes back)."""
         dms_id = event.dms_event_id
         assert dms_id is not None  # validated: required
         fields = dict(event.fields)
@@ -482,6 +497,8 @@ class Org:
         assert lead_id is not None  # set by validation: a known lead
         fields["Lead__c"] = lead_id
         existing_id = self._event_by_ext.get(dms_id)
+        if undo is not None:
+            undo.append(self._undo_of(existing_id, lead_id))
         if existing_id is not None:
             # An update of the same event: stored fields change, the lead is NOT moved again. That is what
             # makes a resend harmless.
@@ -527,6 +544,47 @@ class Org:
             self._note_change(lead)
         self._event_meta[event_id] = _EventMeta(len(self._event_meta), 1, applied, now, now)
         return event_id, True, applied
+
+    def _undo_of(self, existing_id: str | None, lead_id: str) -> Callable[[], None]:
+        """What puts the event (and its lead's stage) back as they are now."""
+        lead = self._leads[lead_id]
+        lead_before = {
+            k: lead.get(k)
+            for k in ("StageName", "Substage__c", "SystemModstamp", "LastModifiedDate", "LastModifiedById")
+        }
+        if existing_id is not None:
+            record_before = dict(self._events[existing_id])
+            meta = self._event_meta[existing_id]
+            meta_before = (meta.receipts, meta.last_received_at)
+
+            def undo_update() -> None:
+                record = self._events[existing_id]
+                if record["Lead__c"] != record_before["Lead__c"]:
+                    self._events_by_lead.get(record["Lead__c"], {}).pop(existing_id, None)
+                    self._events_by_lead.setdefault(record_before["Lead__c"], {})[existing_id] = None
+                record.clear()
+                record.update(record_before)
+                meta.receipts, meta.last_received_at = meta_before
+                lead.update(lead_before)
+
+            return undo_update
+
+        count_before = len(self._events)
+
+        def undo_create() -> None:
+            # Only ever the latest creations are undone (LIFO, under the lock): drop what came after.
+            for event_id in list(self._events)[count_before:]:
+                record = self._events.pop(event_id)
+                self._event_by_ext.pop(str(record["DMS_Event_Id__c"]), None)
+                self._events_by_lead.get(record["Lead__c"], {}).pop(event_id, None)
+                self._event_meta.pop(event_id, None)
+            lead.update(lead_before)
+
+        return undo_create
+
+    def receipt(self, call_no: int, received_at: str, event: ev.IncomingEvent, result: Mapping[str, Any]) -> None:
+        """A receipt of a composite graph node (its final answer; applied only when it stayed)."""
+        self._receipt(call_no, received_at, event, result, applied=bool(result.get("applied")))
 
     def _receipt(
         self, call_no: int, received_at: str, event: ev.IncomingEvent, result: Mapping[str, Any], *, applied: bool

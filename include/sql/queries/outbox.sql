@@ -53,32 +53,52 @@ SELECT coalesce(sum(gmcrm.cancel_lead_events(t.lead_id, t.reason)), 0)::int
 FROM unnest(%(lead_ids)s::text[], %(reasons)s::text[]) AS t(lead_id, reason);
 
 -- name: claim
--- Per lead only the earliest unsent event is sendable. SKIP LOCKED plus the lease keep two runs
--- (or lanes) from ever claiming one event twice.
-WITH candidates AS (
-    SELECT o.id
+-- Per lead, its sendable events in order, up to %(lead_depth)s of them, stopping at the first one that
+-- is not sendable now (FAILED, backing off, claimed by another live run, or outside this run's
+-- filters): GM gets a lead's events in order, one graph per lead. A claim holds while its lease runs
+-- AND the session that took it lives (gmcrm.claim_is_live): a dead sender's claims are free at once.
+-- SKIP LOCKED plus the claim keep two runs (or lanes) from ever claiming one event twice; the final check drops any event whose lead has an
+-- earlier one this claim did not get (locked by a run claiming at this very moment), so a lead's claim
+-- is always a prefix of its unsent events.
+WITH locked AS (
+    SELECT o.id, o.lead_id
     FROM gmcrm.trigger_outbox o
     JOIN gmcrm.dealership d ON d.dealer_code = o.dealer_code AND d.integration_enabled
     WHERE o.status IN ('PENDING', 'RETRY')
       AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
-      AND (o.claimed_until IS NULL OR o.claimed_until < now())
+      -- Unclaimed rows (most) never call the function: OR stops at the first true.
+      AND (o.claimed_until IS NULL OR NOT gmcrm.claim_is_live(o.claimed_until, o.claimed_pid, o.claimed_backend_start))
       AND (%(dealer_codes)s::text[] IS NULL OR o.dealer_code = ANY(%(dealer_codes)s::text[]))
       AND (%(lead_id)s::text IS NULL OR o.lead_id = %(lead_id)s::text)
       AND (%(trigger_codes)s::text[] IS NULL OR o.trigger_code = ANY(%(trigger_codes)s::text[]))
       AND (%(occurred_from)s::timestamptz IS NULL OR o.occurred_at >= %(occurred_from)s::timestamptz)
       AND (%(occurred_to)s::timestamptz IS NULL OR o.occurred_at < %(occurred_to)s::timestamptz)
       AND (%(lanes)s::int = 1 OR gmcrm.lead_hash(o.lead_id) %% %(lanes)s::int = %(lane)s::int)
-      AND NOT EXISTS (
+      AND NOT EXISTS (  -- an earlier unsent event of the lead that cannot go now: the lead waits behind it
           SELECT 1 FROM gmcrm.trigger_outbox e
           WHERE e.lead_id = o.lead_id AND e.id < o.id AND e.status NOT IN ('SENT', 'SKIPPED', 'CANCELLED')
+            AND NOT (e.status IN ('PENDING', 'RETRY')
+                     AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= now())
+                     AND (e.claimed_until IS NULL
+                          OR NOT gmcrm.claim_is_live(e.claimed_until, e.claimed_pid, e.claimed_backend_start)))
       )
     ORDER BY o.id
     LIMIT %(limit)s
     FOR UPDATE OF o SKIP LOCKED
+), ranked AS (
+    SELECT l.id, l.lead_id, row_number() OVER (PARTITION BY l.lead_id ORDER BY l.id) AS depth
+    FROM locked l
+    WHERE NOT EXISTS (  -- an earlier unsent event of the lead that this claim does not hold
+        SELECT 1 FROM gmcrm.trigger_outbox e
+        WHERE e.lead_id = l.lead_id AND e.id < l.id AND e.status NOT IN ('SENT', 'SKIPPED', 'CANCELLED')
+          AND NOT EXISTS (SELECT 1 FROM locked k WHERE k.id = e.id)
+    )
 )
 UPDATE gmcrm.trigger_outbox o
-SET claimed_by = %(worker)s, claimed_until = now() + %(lease)s::interval
-WHERE o.id IN (SELECT id FROM candidates)  -- primary-key probes, whatever the outbox's size
+SET claimed_by = %(worker)s, claimed_until = now() + %(lease)s::interval, claimed_pid = pg_backend_pid(),
+    claimed_backend_start = (SELECT backend_start FROM pg_stat_get_activity(pg_backend_pid()))
+FROM ranked r
+WHERE o.id = r.id AND r.depth <= %(lead_depth)s  -- primary-key probes, whatever the outbox's size
 RETURNING o.id;
 
 -- name: release
@@ -88,6 +108,7 @@ WHERE id = ANY(%(ids)s::bigint[]) AND claimed_by = %(worker)s;
 -- name: record_outcomes
 -- Outcomes of one batch, passed as arrays, applied to the outbox in one statement. DRY_RUN and
 -- DEFERRED (daily limit) leave the event as it was, backoff and last error included; only the claim goes.
+-- ROLLED_BACK (its lead's composite graph failed at GM) leaves it as it was too, with why as last error.
 -- CANCELLED (GM says the lead is deleted) counts the attempt and keeps GM's error; cancel_leads, in
 -- the same transaction, then ends the event and the rest of its lead.
 UPDATE gmcrm.trigger_outbox o

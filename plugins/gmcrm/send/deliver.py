@@ -1,8 +1,12 @@
-"""Delivering claimed events to GM: built in collection batches, each per-record answer classified, and
-every attempt recorded (a ``gmcrm.send_log`` row and the outbox outcome, in one transaction per batch).
+"""Delivering claimed events to GM: built in batches, each per-record answer classified, and every attempt
+recorded (a ``gmcrm.send_log`` row and the outbox outcome, in one transaction per batch).
 
-- Up to 200 events of any leads and dealerships go in one sObject Collections upsert on
-  ``DMS_Event_Id__c``; a resend is harmless, so the effect at GM is exactly once.
+- Leads with one claimed event: up to 200 events of any leads and dealerships in one sObject Collections
+  upsert on ``DMS_Event_Id__c``; a resend is harmless, so the effect at GM is exactly once.
+- Leads with a backlog: one composite graph per lead, its events in order, up to 75 graphs and 500
+  events a call (:mod:`gmcrm.send.graph`, which also picks whichever way costs fewer calls); GM applies
+  a graph all or nothing, so a failed event stops the later ones of its lead as before, and the earlier
+  ones, rolled back, go again on the next call.
 - Every per-record result is classified: sent, transient (retry with exponential backoff),
   permanent (``FAILED`` with GM's code and message), or the lead deleted at GM (``CANCELLED``: that
   event and every unsent one of its lead, with the reason; a final status, no failure, blocking
@@ -15,21 +19,25 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import psycopg
 
+from gmcrm import settings
 from gmcrm.gm_client import GmClient, GmRequestError, GmStop, GmTransientError
 from gmcrm.gm_mapping import GmMapping
 from gmcrm.logs import get_logger
-from gmcrm.send import outbox, payload
+from gmcrm.send import graph, outbox, payload
 from gmcrm.send.outbox import SendFilters
 from gmcrm.send.payload import BuiltEvent
 from gmcrm.send.report import UNDECIDED, Attempt, Outcome, RunInfo, SendReport
 
 log = get_logger(__name__)
+T = TypeVar("T")
+#: A claimed event ready to go: its attempt and its GM record.
+Sendable = tuple[Attempt, dict[str, Any]]
 
 TRANSIENT_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG"})
 #: GM's per-record answers meaning the lead is gone for good: its events are cancelled, not failed.
@@ -55,6 +63,12 @@ SEND_LOG_COLUMNS: Final = (
     "run_id",
     "try_number",
 )
+
+
+def halted(result: dict[str, Any]) -> bool:
+    """A graph node GM did not apply because another node of its graph failed."""
+    errors = result.get("errors") or []
+    return not result.get("success") and bool(errors) and errors[0].get("statusCode") == graph.ROLLED_BACK
 
 
 def build_events(conn: psycopg.Connection[Any], ids: list[int], mapping: GmMapping | None = None) -> list[BuiltEvent]:
@@ -100,7 +114,8 @@ class Sender:
         lanes: int = 1,
         lane: int = 0,
         claim_size: int = 2000,
-        lease: timedelta = timedelta(minutes=10),
+        lead_depth: int = graph.MAX_NODES,
+        lease: timedelta | None = None,
         backoff_base: timedelta = timedelta(minutes=1),
         backoff_max: timedelta = timedelta(hours=1),
         worker: str | None = None,
@@ -112,7 +127,10 @@ class Sender:
         self.dry_run = dry_run
         self.lanes, self.lane = max(1, lanes), lane
         self.claim_size = claim_size
-        self.lease = lease
+        # Events of one lead per claim: its graph must fit in one request.
+        self.lead_depth = max(1, min(lead_depth, graph.MAX_NODES))
+        # A claim holds while this session lives (any death frees it at once); the lease is the fallback.
+        self.lease = lease if lease is not None else timedelta(seconds=settings.claim_lease_seconds())
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.worker = worker or f"{self.run.run_id or 'manual'}:{lane}:{uuid.uuid4().hex[:8]}"
         self.batch_size = client.mapping.event_batch_size if client else 200
@@ -135,6 +153,7 @@ class Sender:
             limit=self.claim_size,
             lanes=self.lanes,
             lane=self.lane,
+            lead_depth=self.lead_depth,
         )
 
     def release(self, ids: Iterable[int]) -> None:
@@ -147,6 +166,8 @@ class Sender:
         started = time.perf_counter()
         report = SendReport()
         rounds = 0
+        if not self.dry_run:
+            outbox.watch_session(self.conn)
         while max_rounds is None or rounds < max_rounds:
             ids = self.claim()
             if not ids:
@@ -170,7 +191,7 @@ class Sender:
         # one that turns every later transaction into a savepoint of a single run-long transaction.
         with self.conn.transaction():
             built = build_events(self.conn, ids, self.client.mapping if self.client else None)
-        sendable: list[tuple[Attempt, dict[str, Any]]] = []
+        sendable: list[Sendable] = []
         early: list[Attempt] = []
         for item in built:
             attempt = Attempt(
@@ -201,34 +222,87 @@ class Sender:
             return True
         if early:
             self._record(early, report)
-        for start in range(0, len(sendable), self.batch_size):
-            batch = sendable[start : start + self.batch_size]
-            if not self._send_batch(batch, report):
-                self.release(a.outbox_id for a, _ in sendable[start + self.batch_size :])
+        calls = graph.plan(self._lead_prefixes(sendable, early), self.batch_size)
+        for n, call in enumerate(calls):
+            if call.kind == "collection":
+                keep_going = self._send_batch(call.items[0], report)
+            else:
+                keep_going = self._send_graphs(call.items, report)
+            if not keep_going:
+                self.release(a.outbox_id for later in calls[n + 1 :] for g in later.items for a, _ in g)
                 return False
         return True
 
-    def _send_batch(self, batch: list[tuple[Attempt, dict[str, Any]]], report: SendReport) -> bool:
+    def _lead_prefixes(self, sendable: list[Sendable], early: list[Attempt]) -> list[list[Sendable]]:
+        """The claimed events per lead, in order, up to the first whose payload could not be built (it
+        is FAILED: the ones behind it are released, to wait BLOCKED behind it)."""
+        failed_at: dict[str, int] = {}
+        for a in early:
+            failed_at.setdefault(a.lead_id, a.outbox_id)
+        leads: dict[str, list[Sendable]] = {}
+        behind: list[int] = []
+        for item in sendable:
+            attempt = item[0]
+            stop = failed_at.get(attempt.lead_id)
+            if stop is not None and attempt.outbox_id > stop:
+                behind.append(attempt.outbox_id)
+            else:
+                leads.setdefault(attempt.lead_id, []).append(item)
+        self.release(behind)
+        return list(leads.values())
+
+    def _send_batch(self, batch: list[Sendable], report: SendReport) -> bool:
+        """One collection of events of different leads; each record answered on its own."""
         assert self.client is not None
         attempts = [a for a, _ in batch]
-        keep_going = True
-        try:
-            results = self.client.upsert_events([r for _, r in batch])
-        except GmStop as exc:  # the daily limit, a session refused again: pending, nothing failed
-            self._all(attempts, Outcome.DEFERRED, exc.status, exc.error_code, str(exc))
-            report.stopped = f"{exc.reason}: everything left pending for the next cycle"
-            keep_going = False
-        except GmTransientError as exc:
-            self._all(attempts, Outcome.RETRY, None, "TRANSIENT", str(exc))
-        except GmRequestError as exc:
-            self._all(attempts, Outcome.FAILED, exc.status, "REQUEST_REJECTED", str(exc), exc.content)
-        else:
+        client = self.client
+        results = self._call(attempts, report, lambda: client.upsert_events([r for _, r in batch]))
+        if results is not None:
             for attempt, result in zip(attempts, results, strict=True):
                 attempt.status_code = 200
                 attempt.response_body = result
                 attempt.outcome, attempt.error_code, attempt.error_message = classify(result)
         self._record(attempts, report)
-        return keep_going
+        return not report.stopped
+
+    def _send_graphs(self, graphs: list[list[Sendable]], report: SendReport) -> bool:
+        """One composite graph request, one graph per lead. A graph is all or nothing at GM: when one of
+        its events fails, it is classified as in a collection, and the lead's other events in the graph
+        (rolled back, or never run) are ROLLED_BACK: unchanged, sent again by the next claim, the later ones
+        only once the failed one is sorted out (retried after its backoff, or BLOCKED behind it)."""
+        assert self.client is not None
+        attempts = [a for g in graphs for a, _ in g]
+        client = self.client
+        answer = self._call(attempts, report, lambda: client.upsert_event_graphs([[r for _, r in g] for g in graphs]))
+        if answer is not None:
+            for g, results in zip(graphs, answer, strict=True):
+                failed = next(
+                    (a for (a, _), r in zip(g, results, strict=True) if not r["success"] and not halted(r)), None
+                )
+                for (attempt, _), result in zip(g, results, strict=True):
+                    attempt.status_code = 200
+                    attempt.response_body = result
+                    if halted(result):
+                        why = f"event {failed.outbox_id} ({failed.trigger_code}) failed" if failed else "GM halted it"
+                        attempt.outcome, attempt.error_code = Outcome.ROLLED_BACK, graph.ROLLED_BACK
+                        attempt.error_message = f"not applied: its lead's graph was rolled back because {why}"
+                    else:
+                        attempt.outcome, attempt.error_code, attempt.error_message = classify(result)
+        self._record(attempts, report)
+        return not report.stopped
+
+    def _call(self, attempts: list[Attempt], report: SendReport, fn: Callable[[], T]) -> T | None:
+        """The call's answer; None when the whole call failed (its attempts' outcomes set here)."""
+        try:
+            return fn()
+        except GmStop as exc:  # the daily limit, a session refused again: pending, nothing failed
+            self._all(attempts, Outcome.DEFERRED, exc.status, exc.error_code, str(exc))
+            report.stopped = f"{exc.reason}: everything left pending for the next cycle"
+        except GmTransientError as exc:
+            self._all(attempts, Outcome.RETRY, None, "TRANSIENT", str(exc))
+        except GmRequestError as exc:
+            self._all(attempts, Outcome.FAILED, exc.status, "REQUEST_REJECTED", str(exc), exc.content)
+        return None
 
     @staticmethod
     def _all(

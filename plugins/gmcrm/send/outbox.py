@@ -1,10 +1,14 @@
 """The outbox of GM trigger events (``gmcrm.trigger_outbox``): every statement that reads it or moves an
 event between statuses, from ``include/sql/queries/outbox.sql``.
 
-- Claims are leases taken with ``FOR UPDATE SKIP LOCKED``: two runs (or lanes) at once never claim one
-  event twice, and a run that dies mid-send leaves a claim that simply expires.
-- Per lead only the earliest unsent event is claimable, so events reach GM in order; behind a
-  ``FAILED`` one the later events are ``BLOCKED`` until it is retried or skipped.
+- Claims are taken with ``FOR UPDATE SKIP LOCKED``: two runs (or lanes) at once never claim one event
+  twice. A claim names the PostgreSQL session that took it and holds only while that session lives
+  (``gmcrm.claim_is_live``): a sender that dies mid-send (killed, its worker lost, its run failed) frees
+  its claims as soon as PostgreSQL ends its session, not after the lease, which remains the fallback
+  (``GMCRM_CLAIM_LEASE_SECONDS``) for a session that lingers.
+- Per lead a claim takes its unsent events in order up to the first that cannot go now (a prefix), so
+  events reach GM in order (one composite graph per lead); behind a ``FAILED`` one the later events are
+  ``BLOCKED`` until it is retried or skipped.
 The statuses and the moves between them: :mod:`gmcrm.send.report`.
 """
 
@@ -14,9 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
 import psycopg
+from psycopg import sql
 
 from gmcrm.logs import get_logger
 from gmcrm.paths import named_queries
@@ -75,6 +80,20 @@ def block_behind_failed(conn: psycopg.Connection[Any]) -> None:
         conn.execute(queries()["block_behind_failed"])
 
 
+#: Server-side TCP keepalives of a sender's session (seconds): when its worker vanishes without closing
+#: the connection (a machine lost, a network cut), PostgreSQL ends the session after about
+#: idle + interval x count, and with it the session's claims. They apply to TCP connections only (a
+#: Unix socket closes with its process anyway).
+KEEPALIVES: Final = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
+
+
+def watch_session(conn: psycopg.Connection[Any]) -> None:
+    """Have PostgreSQL notice soon when this sender's peer is gone (see :data:`KEEPALIVES`)."""
+    with conn.transaction():
+        for name, value in KEEPALIVES.items():
+            conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+
+
 def claim(
     conn: psycopg.Connection[Any],
     filters: SendFilters,
@@ -84,9 +103,20 @@ def claim(
     limit: int,
     lanes: int = 1,
     lane: int = 0,
+    lead_depth: int = 1,
 ) -> list[int]:
-    """Claim up to ``limit`` sendable events of this lane for ``worker``, for ``lease``; their ids."""
-    params = {**filters.params(), "lanes": lanes, "lane": lane, "limit": limit, "worker": worker, "lease": lease}
+    """Claim up to ``limit`` sendable events of this lane for ``worker``, for ``lease``: per lead the first
+    ``lead_depth`` of its unsent events, in order (a prefix: never one behind an event it did not get).
+    Their ids."""
+    params = {
+        **filters.params(),
+        "lanes": lanes,
+        "lane": lane,
+        "limit": limit,
+        "worker": worker,
+        "lease": lease,
+        "lead_depth": lead_depth,
+    }
     with conn.transaction():
         return [r[0] for r in conn.execute(queries()["claim"], params).fetchall()]
 

@@ -3,8 +3,9 @@ and the run's per-dealership and per-connection lines (counts only: no personal 
 
 Every outbox status is one :class:`OutboxStatus`; :data:`TRANSITIONS` writes down which statement moves
 an event from one to another (``include/sql/queries/outbox.sql`` and the routines of migration 0010).
-A *claim* is not a status: it is a lease (``claimed_by``, ``claimed_until``) on a ``PENDING`` or
-``RETRY`` event that ends with its outcome, a release, or the lease running out.
+A *claim* is not a status: it is a hold (``claimed_by``, ``claimed_until``, and the claiming session's
+``claimed_pid``/``claimed_backend_start``) on a ``PENDING`` or ``RETRY`` event that ends with its outcome,
+a release, the claiming session ending (its sender died), or the lease running out.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class Outcome(StrEnum):
     CANCELLED = "CANCELLED"  # GM says the lead is deleted: it and its lead's unsent events -> CANCELLED
     DEFERRED = "DEFERRED"  # the daily limit or a refused session stopped the run: unchanged, unclaimed
     DRY_RUN = "DRY_RUN"  # a dry run: unchanged, unclaimed; only the send log learns of it
+    # In a lead's composite graph that GM rolled back because another of its events failed: unchanged,
+    # unclaimed; sent again by the next claim (the later ones once the failed one is sorted out).
+    ROLLED_BACK = "ROLLED_BACK"
 
 
 #: Before its outcome is known, an attempt is pending.

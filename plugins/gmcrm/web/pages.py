@@ -24,6 +24,7 @@ OUTCOMES: dict[str, str] = {
     "FAILED": "Failed",
     "DEFERRED": "Deferred (daily limit)",
     "DRY_RUN": "Dry run",
+    "ROLLED_BACK": "Rolled back (another event of its lead failed)",
     "CANCELLED": "Cancelled (lead deleted at GM)",
 }
 

@@ -430,7 +430,8 @@ def test_scenario_6_a_later_event_waits_behind_a_failed_one_then_both_go_in_orde
     gm_sandbox.admin.record_errors(1, status_code="INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST")
 
     report = send(conn, run_id="test-2")
-    assert report.totals() == {"FAILED": 1}
+    # Both went in the lead's one graph: GM rolled the test drive back with the refused contact.
+    assert report.totals() == {"FAILED": 1, "ROLLED_BACK": 1}
     cre, later = outbox(conn, lead_id)[2:]
     assert [(r.trigger_code, r.status) for r in (cre, later)] == [("CRE", "FAILED"), ("TDA", "BLOCKED")]
     assert later.last_error is not None and f"waiting behind event {cre.id} (CRE, FAILED)" in later.last_error
@@ -615,7 +616,8 @@ def test_scenario_10_faults_during_sends_every_event_arrives_once_in_order(
     locked = [r for r in outbox(conn) if r.trigger_code == "PAB" and r.lead_id in locked_leads]
     admin.record_errors(dms_event_ids=[r.event_id for r in locked], status_code="UNABLE_TO_LOCK_ROW")
     report = send(conn, client, run_id="lock")
-    assert report.totals() == {"RETRY": 2, "SENT": 4}
+    # Each lead's PAB and PEA go as one graph: GM rolls a locked lead's PEA back with its PAB.
+    assert report.totals() == {"RETRY": 2, "SENT": 4, "ROLLED_BACK": 2}
     state = {(r.lead_id, r.trigger_code): r for r in outbox(conn) if r.trigger_code in ("PAB", "PEA")}
     for lead_id in lead_ids:
         if lead_id in locked_leads:
@@ -671,9 +673,9 @@ def test_a_dry_run_changes_nothing_but_the_send_log(
 
     assert outbox(conn) == before  # statuses, attempts, backoff, errors and claims as they were
     logged = {row["trigger_code"]: row for row in send_log(conn)}
-    assert sorted(logged) == ["LIM", "VPE"]  # what a real run would send next: one event per lead, in order
+    assert sorted(logged) == ["LAT", "LIM", "VPE"]  # what a real run would send next: each lead's events in order
     assert {row["outcome"] for row in logged.values()} == {"DRY_RUN"}
     assert logged["LIM"]["outbox_id"] == lim.id and logged["LIM"]["request_body"] is not None
     assert logged["VPE"]["error_code"] == "UNMAPPED_REASON" and logged["VPE"]["request_body"] is None
-    assert report.failed == [] and report.totals() == {"DRY_RUN": 2}
+    assert report.failed == [] and report.totals() == {"DRY_RUN": 3}
     assert gm_events(gm_sandbox, first) == [] and gm_events(gm_sandbox, second) == []

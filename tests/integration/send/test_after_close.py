@@ -129,7 +129,8 @@ def test_the_lead_log_page_shows_activity_not_sent_and_cancelled_events(
         dms.register_contact(conn, gone, "PHONE")
         gm_sandbox.admin.delete_lead(deleted)
         report = send(conn)
-        assert report.totals() == {"SENT": 3, "CANCELLED": 1}  # LIM, LAT, VPE; the other's LIM: GM says deleted
+        # LIM, LAT, VPE; the other's LIM: GM says deleted, its LAT and CRE roll back with it (then cancelled).
+        assert report.totals() == {"SENT": 3, "CANCELLED": 1, "ROLLED_BACK": 2}
         vpe = conn.execute("SELECT id FROM gmcrm.trigger_outbox WHERE trigger_code = 'VPE'").fetchone()
         assert vpe is not None
 
@@ -149,8 +150,13 @@ def test_the_lead_log_page_shows_activity_not_sent_and_cancelled_events(
         created = page.one("ol", "timeline").all("li", "EVENT_CREATED")
         assert [e.facts()["Status now"] for e in created] == ["CANCELLED"] * 3
         assert all("lead deleted at GM" in e.facts()["Why not sent"] for e in created)
-        [attempt] = page.one("ol", "timeline").all("li", "SEND_ATTEMPT")
-        assert attempt.facts()["Outcome"] == "Cancelled (lead deleted at GM)"
+        # One graph: GM answered the LIM "deleted", its LAT and CRE rolled back with it.
+        attempts = page.one("ol", "timeline").all("li", "SEND_ATTEMPT")
+        assert sorted(a.facts()["Outcome"] for a in attempts) == [
+            "Cancelled (lead deleted at GM)",
+            "Rolled back (another event of its lead failed)",
+            "Rolled back (another event of its lead failed)",
+        ]
         assert "failed" not in page.one("p", "counts").text()  # no failure counted
         search = client.get("/gmcrm/lead-log", params={"lead_id": deleted, "outcome": "CANCELLED"})
         assert search.status_code == 200 and deleted in search.text

@@ -5,6 +5,7 @@ again and GM still has it once."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -95,31 +96,37 @@ class DiesAfterTheCall(Sender):
         super()._record(attempts, report)
 
 
-def test_killed_between_the_call_and_the_recording_sends_again_after_the_lease(
+def test_killed_between_the_call_and_the_recording_sends_again_once_its_session_ends(
     conn: psycopg.Connection[Any], dms_url: str, gm_sandbox: SandboxProcess
 ) -> None:
     lead_id, other_lead = import_leads(dms_url, gm_sandbox, ("BR0001", "NEW_VEHICLE"), ("BR0003", "SERVICE"))
     lim, lat = outbox(conn, lead_id)
     other_lim = outbox(conn, other_lead)[0]
 
-    with psycopg.connect(dms_url, autocommit=True) as doomed:
-        dying = DiesAfterTheCall(doomed, fast_client(), run=RunInfo(dag_id=DAG_ID, run_id="killed", try_number=1))
+    doomed = psycopg.connect(dms_url, autocommit=True)
+    try:
+        dying = DiesAfterTheCall(
+            doomed, fast_client(), run=RunInfo(dag_id=DAG_ID, run_id="killed", try_number=1), lead_depth=1
+        )
         dying.prepare()
         with pytest.raises(Killed):
             dying.run_until_done()
-    # GM has the events; the DMS recorded nothing, and the claim stays until its lease runs out.
-    assert {r["dms_event_id"] for r in gm_sandbox.admin.receipts()} == {lim.event_id, other_lim.event_id}
-    assert send_log(conn) == []
-    claimed = outbox(conn, lead_id)[0]
-    assert (claimed.status, claimed.attempts, claimed.claimed_by) == ("PENDING", 0, dying.worker)
+        # GM has the events; the DMS recorded nothing, and the claim stays while its session does.
+        assert {r["dms_event_id"] for r in gm_sandbox.admin.receipts()} == {lim.event_id, other_lim.event_id}
+        assert send_log(conn) == []
+        claimed = outbox(conn, lead_id)[0]
+        assert (claimed.status, claimed.attempts, claimed.claimed_by) == ("PENDING", 0, dying.worker)
 
-    # Another run while the lease holds does not touch the claimed events (nor the ones behind them).
-    assert send(conn, run_id="during-lease").totals() == {}
-    assert len(gm_sandbox.admin.receipts()) == 2
+        # Another run while that session lingers (a hung worker) does not touch the claimed events (nor
+        # the ones behind them): the lease holds.
+        assert send(conn, run_id="during-lease").totals() == {}
+        assert len(gm_sandbox.admin.receipts()) == 2
+    finally:
+        pid = doomed.info.backend_pid
+        doomed.close()  # the worker's process ends: its connection, and PostgreSQL's session, with it
+    _wait_for_session_end(conn, pid)
 
-    # The lease runs out: the next run sends them again, then what came after.
-    conn.execute("UPDATE gmcrm.trigger_outbox SET claimed_until = now() - interval '1 second' WHERE claimed_by = %s",
-                 (dying.worker,))  # fmt: skip
+    # The next run sends them again at once, lease or not, then what came after.
     report = send(conn, run_id="after-lease", try_number=2)
     assert report.totals() == {"SENT": 4}
     assert {(r.status, r.attempts) for r in outbox(conn)} == {("SENT", 1)}
@@ -135,6 +142,14 @@ def test_killed_between_the_call_and_the_recording_sends_again_after_the_lease(
     assert [(e["outcome"], e["run_id"], e["try_number"]) for e in lim_log] == [("SENT", "after-lease", 2)]
     assert lim_log[0]["response_body"]["created"] is False
     assert_delivered_exactly_once_in_order(conn, gm_sandbox)
+
+
+def _wait_for_session_end(conn: psycopg.Connection[Any], pid: int, timeout: float = 10.0) -> None:
+    """PostgreSQL ends a session whose client closed its socket within milliseconds; wait for it."""
+    deadline = time.monotonic() + timeout
+    while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() is not None:
+        assert time.monotonic() < deadline, f"session {pid} still there after {timeout}s"
+        time.sleep(0.02)
 
 
 class DiesOnTheContactEvent(Sender):
@@ -159,7 +174,8 @@ def test_a_run_on_the_dags_connection_records_each_batch_as_it_goes(
 
     with pytest.raises(Killed), af.dms_connection() as dag_conn:
         assert not dag_conn.autocommit
-        sender = DiesOnTheContactEvent(dag_conn, fast_client(), run=RunInfo(DAG_ID, "dag-run", 1))
+        # One event per lead per claim: three batches in one run, the third dies.
+        sender = DiesOnTheContactEvent(dag_conn, fast_client(), run=RunInfo(DAG_ID, "dag-run", 1), lead_depth=1)
         sender.run_until_done()
 
     assert [e["Trigger_Code__c"] for e in gm_sandbox.admin.events(lead_id)] == ["LIM", "LAT", "CRE"]
@@ -177,7 +193,7 @@ def test_lanes_split_the_leads_by_their_hash_and_cover_them_all(
     assert not failed
     claimed: dict[int, list[int]] = {}
     for lane in range(3):
-        sender = Sender(conn, None, lanes=3, lane=lane)
+        sender = Sender(conn, None, lanes=3, lane=lane, lead_depth=1)
         claimed[lane] = sender.claim()
         sender.release(claimed[lane])
     lane_of = dict(

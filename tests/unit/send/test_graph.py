@@ -1,0 +1,110 @@
+"""Composite graph requests: planning a claim's calls, building the body, reading the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gmcrm.send import graph
+
+
+def test_plan_sends_backlogs_as_graphs_and_single_events_in_collections() -> None:
+    deep = [[f"d{i}-{j}" for j in range(40)] for i in range(10)]  # 400 events on 10 leads
+    calls = graph.plan(deep)
+    assert [(c.kind, len(c.items), c.nodes) for c in calls] == [("graph", 10, 400)]
+    single = [[f"s{i}"] for i in range(400)]  # 400 events on 400 leads
+    assert [(c.kind, c.nodes) for c in graph.plan(single)] == [("collection", 200), ("collection", 200)]
+
+
+def test_plan_fills_a_graph_request_with_single_events_when_that_saves_a_call() -> None:
+    leads = [["a1", "a2", "a3"], ["b1"], ["c1"]]
+    [call] = graph.plan(leads)
+    assert call.kind == "graph" and call.items == [["a1", "a2", "a3"], ["b1"], ["c1"]]
+    # 2 backlogs + 80 singles: 2 calls either way; the tie keeps the collection.
+    many = [["x1", "x2"], ["y1", "y2"], *[[f"s{i}"] for i in range(80)]]
+    assert [c.kind for c in graph.plan(many)] == ["graph", "collection"]
+
+
+def test_pack_graphs_keeps_both_limits() -> None:
+    calls = graph.pack_graphs([["n"] * 300, ["n"] * 300, ["n"] * 200])
+    assert [c.nodes for c in calls] == [300, 500]
+    calls = graph.pack_graphs([["n"]] * 151)
+    assert [len(c.items) for c in calls] == [75, 75, 1]
+    with pytest.raises(ValueError, match="1 to 500 nodes"):
+        graph.pack_graphs([["n"] * 501])
+
+
+def _record(dms_id: str) -> dict[str, Any]:
+    return {"attributes": {"type": "Lead_Event__c"}, "DMS_Event_Id__c": dms_id, "Trigger_Code__c": "LAT"}
+
+
+def test_request_body_has_one_graph_per_lead_and_upsert_nodes_in_order() -> None:
+    body = graph.request_body(
+        [[_record("BR1-1"), _record("BR1-2")], [_record("BR2-3")]],
+        api_version="60.0",
+        sobject="Lead_Event__c",
+        external_id="DMS_Event_Id__c",
+    )
+    g0, g1 = body["graphs"]
+    assert (g0["graphId"], g1["graphId"]) == ("g0", "g1")
+    assert [n["url"] for n in g0["compositeRequest"]] == [
+        "/services/data/v60.0/sobjects/Lead_Event__c/DMS_Event_Id__c/BR1-1",
+        "/services/data/v60.0/sobjects/Lead_Event__c/DMS_Event_Id__c/BR1-2",
+    ]
+    assert g0["compositeRequest"][0] == {
+        "method": "PATCH",
+        "url": "/services/data/v60.0/sobjects/Lead_Event__c/DMS_Event_Id__c/BR1-1",
+        "referenceId": "n0",
+        "body": {"Trigger_Code__c": "LAT"},
+    }
+
+
+HALTED = [{"errorCode": "PROCESSING_HALTED", "message": "rolled back"}]
+
+
+def test_results_read_successes_errors_and_rolled_back_nodes() -> None:
+    answer = {
+        "graphs": [
+            {
+                "graphId": "g1",
+                "graphResponse": {
+                    "compositeResponse": [
+                        {"referenceId": "n1", "httpStatusCode": 400, "body": [
+                            {"errorCode": "UNABLE_TO_LOCK_ROW", "message": "locked", "fields": []}
+                        ]},
+                        {"referenceId": "n0", "httpStatusCode": 400, "body": HALTED},
+                    ]
+                },
+                "isSuccessful": False,
+            },
+            {
+                "graphId": "g0",
+                "graphResponse": {
+                    "compositeResponse": [
+                        {"referenceId": "n0", "httpStatusCode": 201,
+                         "body": {"id": "a0X1", "success": True, "errors": []}}
+                    ]
+                },
+                "isSuccessful": True,
+            },
+        ]
+    }  # fmt: skip
+    [ok], [halted, failed] = graph.results(answer, [["r"], ["r", "r"]])
+    assert ok == {"id": "a0X1", "success": True, "errors": [], "created": True}
+    assert halted["errors"][0]["statusCode"] == graph.ROLLED_BACK and not halted["success"]
+    assert failed["errors"] == [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "locked", "fields": []}]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [],
+        {"graphs": []},
+        {"graphs": [{"graphId": "g0", "graphResponse": {"compositeResponse": []}}]},
+        {"graphs": [{"graphId": "g0", "graphResponse": {"compositeResponse": [{"referenceId": "zz"}]}}]},
+    ],
+)
+def test_an_answer_that_does_not_match_the_request_is_an_error(answer: Any) -> None:
+    with pytest.raises(graph.GraphAnswerError):
+        graph.results(answer, [["r"]])
