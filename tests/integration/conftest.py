@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,3 +20,12 @@ def conn(dms_url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(dms_url, autocommit=True) as connection:
         seed(connection)
         yield connection
+
+
+@pytest.fixture
+def stack_home() -> Iterator[Path]:
+    """AIRFLOW_HOME of a test's ``AirflowStack``. Not pytest's tmp_path: a short path (Unix sockets, log
+    paths), and nothing another session could prune while Airflow runs."""
+    path = Path(tempfile.mkdtemp(prefix="gmcrm-stack-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -7,10 +7,7 @@ own PostgreSQL (a real broker, slower: workers poll a table), so these tests nev
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +36,6 @@ pytestmark = pytest.mark.integration
 CODES = ["BR0001", "BR0002", "BR0003"]
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="gmcrm-celery-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def _fresh_dms(server: str, name: str) -> str:
     db.drop_database(server, name)
     db.ensure_database(server, name)
@@ -65,7 +55,7 @@ def _env(dms_url: str, sandbox: SandboxProcess) -> dict[str, str]:
     }
 
 
-def _two_cycles(home: Path, server: str, sandbox: SandboxProcess, executor: Executor) -> dict[str, Any]:
+def _two_cycles(stack_home: Path, server: str, sandbox: SandboxProcess, executor: Executor) -> dict[str, Any]:
     """Cycle 0 by the scheduler, staff work, a triggered cycle; what the DMS and GM hold then."""
     sandbox.admin.reset(empty=True)
     sandbox.admin.generate(5, dealer_codes=CODES, seed=23, arrived_now=True)
@@ -73,7 +63,7 @@ def _two_cycles(home: Path, server: str, sandbox: SandboxProcess, executor: Exec
     dms_url = _fresh_dms(server, name)
     try:
         before = utcnow()
-        with AirflowStack(home / executor, server, executor=executor, env=_env(dms_url, sandbox)) as stack:
+        with AirflowStack(stack_home / executor, server, executor=executor, env=_env(dms_url, sandbox)) as stack:
             runs = settle(stack, before)
             assert runs and all(r.state == "success" for r in runs), [(r.dag_id, r.state) for r in runs]
             assert record_staff_actions(dms_url, 2) == 2 * len(CODES)
@@ -94,10 +84,10 @@ def _two_cycles(home: Path, server: str, sandbox: SandboxProcess, executor: Exec
 
 @pytest.mark.timeout(2400)
 def test_celery_with_two_workers_finds_what_the_local_executor_finds(
-    home: Path, pg_server_url: str, sandbox_process: SandboxProcess
+    stack_home: Path, pg_server_url: str, sandbox_process: SandboxProcess
 ) -> None:
-    local = _two_cycles(home, pg_server_url, sandbox_process, "LocalExecutor")
-    celery = _two_cycles(home, pg_server_url, sandbox_process, "CeleryExecutor")
+    local = _two_cycles(stack_home, pg_server_url, sandbox_process, "LocalExecutor")
+    celery = _two_cycles(stack_home, pg_server_url, sandbox_process, "CeleryExecutor")
     assert local["outbox by status"] == {"SENT": local["outbox"]}
     assert local["GM events"] == local["outbox"] > 0
     assert celery == local
@@ -123,7 +113,7 @@ def _worker_of(stack: AirflowStack, pid: int) -> int | None:
 
 @pytest.mark.timeout(1800)
 def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(
-    home: Path, pg_server_url: str, sandbox_process: SandboxProcess
+    stack_home: Path, pg_server_url: str, sandbox_process: SandboxProcess
 ) -> None:
     sandbox_process.admin.reset(empty=True)
     sandbox_process.admin.generate(60, dealer_codes=CODES, seed=29, arrived_now=True)
@@ -134,7 +124,7 @@ def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(
     env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"] = "30"
     try:
         before = utcnow()
-        with AirflowStack(home, pg_server_url, executor="CeleryExecutor", env=env) as stack:
+        with AirflowStack(stack_home, pg_server_url, executor="CeleryExecutor", env=env) as stack:
             # The scheduler's first import (the latest boundary, at once) loads on the two workers.
             killed: list[int] = []
             deadline = time.monotonic() + 600

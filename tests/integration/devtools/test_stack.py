@@ -3,9 +3,6 @@ whole cycle as the scheduler runs it, and nothing left running afterwards."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +19,6 @@ from gmcrm_sandbox.process import SandboxProcess
 pytestmark = pytest.mark.integration
 
 CODES = ["BR0001", "BR0002", "BR0003"]
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    # Not pytest's tmp_path: a short path, and nothing another session could prune while Airflow runs.
-    path = Path(tempfile.mkdtemp(prefix="gmcrm-stack-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _one(dms_url: str, query: str) -> Any:
@@ -51,7 +40,7 @@ def _gm_keys(sandbox: SandboxProcess) -> list[tuple[str, str]]:
 
 @pytest.mark.timeout(1200)
 def test_a_cycle_under_the_real_scheduler_and_no_process_left(
-    home: Path, pg_server_url: str, dms_url: str, gm_sandbox: SandboxProcess
+    stack_home: Path, pg_server_url: str, dms_url: str, gm_sandbox: SandboxProcess
 ) -> None:
     with psycopg.connect(dms_url) as conn:
         demo_seed.seed_demo(conn)
@@ -62,7 +51,7 @@ def test_a_cycle_under_the_real_scheduler_and_no_process_left(
             gm_sandbox.instance_url, gm_sandbox.client_id, gm_sandbox.client_secret, gm_sandbox.ca_bundle
         ),
     }
-    stack = AirflowStack(home, pg_server_url, env=env)
+    stack = AirflowStack(stack_home, pg_server_url, env=env)
     before = utcnow()
     with stack:
         assert set(stack.processes()) == {"api-server", "scheduler", "dag-processor", "triggerer"}

@@ -6,10 +6,7 @@ events committed while a send run is active make one run after it, never a secon
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,13 +33,6 @@ ORDER BY c.id
 REGISTER_SQL = "INSERT INTO dms.contact_action (contact_id, kind, user_id) VALUES (%s, 'CONTACT', %s)"
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="gmcrm-wakeup-stack-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def _scalar(dms_url: str, query: str) -> Any:
     with psycopg.connect(dms_url) as conn:
         row = conn.execute(query).fetchone()
@@ -63,7 +53,7 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> None:
 
 @pytest.mark.timeout(1500)
 def test_a_dms_commit_wakes_the_send_dag_once_and_runs_never_overlap(
-    home: Path, pg_server_url: str, dms_url: str, gm_sandbox: SandboxProcess
+    stack_home: Path, pg_server_url: str, dms_url: str, gm_sandbox: SandboxProcess
 ) -> None:
     with psycopg.connect(dms_url) as conn:
         demo_seed.seed_demo(conn)
@@ -74,7 +64,7 @@ def test_a_dms_commit_wakes_the_send_dag_once_and_runs_never_overlap(
             gm_sandbox.instance_url, gm_sandbox.client_id, gm_sandbox.client_secret, gm_sandbox.ca_bundle
         ),
     }
-    stack = AirflowStack(home, pg_server_url, env=env)
+    stack = AirflowStack(stack_home, pg_server_url, env=env)
     before = utcnow()
     with stack:
         settle(stack, before)  # the first import and the sends after it
