@@ -144,24 +144,30 @@ def crash_during_load(case: Case) -> int:
 
 
 def crash_during_send(case: Case) -> int:
-    """The crash hits while a collection call is on its way (GM applies it), before it is recorded."""
+    """The crash hits while a send call is on its way (GM applies it), before it is recorded: the first
+    call, whether a collection or a composite graph (leads with several events go in graphs)."""
     crashed: list[bool] = []
-    original = GmClient.upsert_events
 
-    def upsert_events(self: GmClient, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if crashed:
-            return original(self, records)
-        crashed.append(True)
-        case.sandbox.admin.add_latency(1.0, count=1, applies_to="collection")
-        crasher = threading.Timer(0.3, case.env.pg.crash_and_restart)
-        crasher.start()
-        try:
-            return original(self, records)
-        finally:
-            crasher.join()
+    def crashing(original: Callable[[GmClient, Any], Any]) -> Callable[[GmClient, Any], Any]:
+        def call(self: GmClient, payload: Any) -> Any:
+            if crashed:
+                return original(self, payload)
+            crashed.append(True)
+            case.sandbox.admin.add_latency(1.0, count=1, applies_to="collection")
+            crasher = threading.Timer(0.3, case.env.pg.crash_and_restart)
+            crasher.start()
+            try:
+                return original(self, payload)
+            finally:
+                crasher.join()
+
+        return call
 
     case.run(IMPORT_DAG)
-    with patched(GmClient, "upsert_events", upsert_events):
+    with (
+        patched(GmClient, "upsert_events", crashing(GmClient.upsert_events)),
+        patched(GmClient, "upsert_event_graphs", crashing(GmClient.upsert_event_graphs)),
+    ):
         case.run(SEND_DAG)
     return len(crashed)
 
