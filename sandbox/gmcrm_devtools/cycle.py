@@ -29,7 +29,7 @@ WITH picked AS (
     SELECT c.id, coalesce(c.assigned_user_id, c.distribution_owner_user_id) AS user_id,
            row_number() OVER (PARTITION BY c.dealer_code ORDER BY c.id) AS n
     FROM dms.contact c
-    WHERE c.lead_id IS NOT NULL AND c.gm_deleted_at IS NULL
+    WHERE c.lead_id IS NOT NULL AND c.gm_deleted_at IS NULL AND c.dealer_code = ANY(%s)
       AND NOT EXISTS (SELECT 1 FROM dms.contact_action a WHERE a.contact_id = c.id)
 )
 INSERT INTO dms.contact_action (contact_id, kind, user_id)
@@ -56,10 +56,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Dealerships whose staff actions commit together. Each action takes its lead's advisory lock until
+# commit (gmcrm.record_trigger), so one transaction for 1,000 dealerships x 100 actions ran out of
+# PostgreSQL's lock table (max_locks_per_transaction); DMS screens commit far smaller units anyway.
+STAFF_ACTIONS_DEALERS_PER_COMMIT = 10
+
+
 def record_staff_actions(dms_url: str, per_dealer: int) -> int:
     """Register a contact on up to ``per_dealer`` unworked contacts of every dealership; how many."""
-    with psycopg.connect(dms_url) as conn:
-        return int(conn.execute(STAFF_ACTIONS_SQL, (per_dealer,)).rowcount)
+    recorded = 0
+    with psycopg.connect(dms_url, autocommit=True) as conn:
+        codes = [r[0] for r in conn.execute("SELECT dealer_code FROM gmcrm.dealership ORDER BY dealer_code")]
+        for start in range(0, len(codes), STAFF_ACTIONS_DEALERS_PER_COMMIT):
+            chunk = codes[start : start + STAFF_ACTIONS_DEALERS_PER_COMMIT]
+            recorded += int(conn.execute(STAFF_ACTIONS_SQL, (chunk, per_dealer)).rowcount)
+    return recorded
 
 
 def settle(
