@@ -24,12 +24,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import requests
+from bench_import import server_url  # the benchmarks' one choice of PostgreSQL server
 
 from gmcrm import db
 
-LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "gmcrm_bench_task_start"
 DAG_ID = "probe_task_start"
 PROBE_DAG = """
@@ -69,19 +68,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _server() -> tuple[str, db.EmbeddedPostgres | None]:
-    url = os.environ.get("GMCRM_BENCH_PG_URL")
-    if url:
-        return url, None
-    try:
-        with psycopg.connect(LOCAL, connect_timeout=2):
-            return LOCAL, None
-    except psycopg.OperationalError:
-        embedded = db.EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="gmcrm-bench-pg-")))
-        embedded.start()
-        return embedded.server_url, embedded
-
-
 class Airflow:
     """The components, each in its own session so that stopping one stops its children too."""
 
@@ -118,7 +104,7 @@ class Airflow:
 
 @contextmanager
 def airflow_up(plugins: Path, starts: int) -> Iterator[tuple[Airflow, Path]]:
-    server, embedded = _server()
+    server, embedded = server_url()
     db.drop_database(server, DB_NAME)
     db.ensure_database(server, DB_NAME)
     tmp = Path(tempfile.mkdtemp(prefix="gmcrm-bench-real-"))
