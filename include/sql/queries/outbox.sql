@@ -63,8 +63,10 @@ FROM unnest(%(lead_ids)s::text[], %(reasons)s::text[]) AS t(lead_id, reason);
 WITH locked AS (
     SELECT o.id, o.lead_id
     FROM gmcrm.trigger_outbox o
-    JOIN gmcrm.dealership d ON d.dealer_code = o.dealer_code AND d.integration_enabled
     WHERE o.status IN ('PENDING', 'RETRY')
+      -- enabled dealerships as one array (an InitPlan), not a join: a join lets the planner lose the id
+      -- order; claim() turns sorting off so that the candidates come in order from the sendable index
+      AND o.dealer_code = ANY (ARRAY(SELECT d.dealer_code FROM gmcrm.dealership d WHERE d.integration_enabled))
       AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
       -- Unclaimed rows (most) never call the function: OR stops at the first true.
       AND (o.claimed_until IS NULL OR NOT gmcrm.claim_is_live(o.claimed_until, o.claimed_pid, o.claimed_backend_start))
