@@ -6,7 +6,10 @@ recorded (a ``gmcrm.send_log`` row and the outbox outcome, in one transaction pe
 - Leads with a backlog: one composite graph per lead, its events in order, up to 75 graphs and 500
   events a call (:mod:`gmcrm.send.graph`, which also picks whichever way costs fewer calls); GM applies
   a graph all or nothing, so a failed event stops the later ones of its lead as before, and the earlier
-  ones, rolled back, go again on the next call.
+  ones, rolled back, go again on the next call. A shallow backlog (a new lead's LIM and LAT) goes as
+  levels of collections instead when that costs fewer calls: every lead's first event, then every
+  lead's second, a lead's later event only when its earlier ones went (the others are released unsent,
+  to wait behind the one that did not go).
 - Every per-record result is classified: sent, transient (retry with exponential backoff),
   permanent (``FAILED`` with GM's code and message), or the lead deleted at GM (``CANCELLED``: that
   event and every unsent one of its lead, with the reason; a final status, no failure, blocking
@@ -223,9 +226,15 @@ class Sender:
         if early:
             self._record(early, report)
         calls = graph.plan(self._lead_prefixes(sendable, early), self.batch_size)
+        held: set[str] = set()  # leads with an event of this claim that did not go: their later ones wait
         for n, call in enumerate(calls):
             if call.kind == "collection":
-                keep_going = self._send_batch(call.items[0], report)
+                batch = call.items[0]
+                if call.level > 0:  # a level plan: a lead's later event only behind its earlier ones
+                    self.release(a.outbox_id for a, _ in batch if a.lead_id in held)
+                    batch = [item for item in batch if item[0].lead_id not in held]
+                keep_going = self._send_batch(batch, report) if batch else True
+                held.update(a.lead_id for a, _ in batch if a.outcome != Outcome.SENT)
             else:
                 keep_going = self._send_graphs(call.items, report)
             if not keep_going:

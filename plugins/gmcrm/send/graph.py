@@ -6,6 +6,11 @@ applies a graph all or nothing, so a failed event stops the later ones of its le
 and its earlier ones are rolled back (``PROCESSING_HALTED``) to be sent again on the next call. A
 request carries up to 75 graphs and 500 nodes and is one API call (``salesforce-notes.md``). Leads
 with one event each keep going in 200-record collections when that costs fewer calls.
+
+A shallow backlog (most often a new lead's LIM and LAT: two events) costs fewer calls as levels: every
+lead's first event in collections of 200, then every lead's second, and so on, a lead's later event
+going only once its earlier ones went (the Sender drops the others from their level). Two events a
+lead: 75 graphs a request carry 150 events, two levels of collections 200 a call.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ class Call(Generic[T]):
 
     kind: str  # "collection" or "graph"
     items: list[list[T]] = field(default_factory=list)  # collection: [[e1, e2, ...]]; graph: one list per lead
+    #: A collection of a level plan: the ``level``-th event (from 0) of each of its leads, to be sent only
+    #: for the leads whose earlier events all went.
+    level: int = 0
 
     @property
     def nodes(self) -> int:
@@ -47,15 +55,32 @@ def pack_graphs(graphs: Sequence[list[T]], max_graphs: int = MAX_GRAPHS, max_nod
 
 
 def plan(leads: Sequence[list[T]], batch_size: int = 200) -> list[Call[T]]:
-    """The calls for a claim's events, grouped per lead in order: leads with several events as graphs;
-    leads with one event in collections, or as one-node graphs filling the graph requests when that
-    costs fewer calls (a tie keeps collections: the well-trodden path)."""
+    """The calls for a claim's events, grouped per lead in order, whichever of these costs fewest calls
+    (a tie keeps the earlier one: graphs are the well-trodden path for backlogs):
+
+    - leads with several events as graphs, leads with one event in collections;
+    - every lead as a graph, single events as one-node graphs filling the graph requests;
+    - levels: collections of every lead's first event, then of every lead's second, ... (``level``).
+    """
     deep = [list(events) for events in leads if len(events) > 1]
     single = [events[0] for events in leads if len(events) == 1]
     collections = [Call("collection", [single[i : i + batch_size]]) for i in range(0, len(single), batch_size)]
-    split = pack_graphs(deep) + collections
+    best = pack_graphs(deep) + collections
     merged = pack_graphs(deep + [[e] for e in single])
-    return merged if len(merged) < len(split) else split
+    if len(merged) < len(best):
+        best = merged
+    levels = level_calls(leads, batch_size)
+    return levels if len(levels) < len(best) else best
+
+
+def level_calls(leads: Sequence[list[T]], batch_size: int = 200) -> list[Call[T]]:
+    """Collections level by level: the first events of all leads, then the second ones, ..."""
+    depth = max((len(events) for events in leads), default=0)
+    calls: list[Call[T]] = []
+    for level in range(depth):
+        events = [lead[level] for lead in leads if len(lead) > level]
+        calls += [Call("collection", [events[i : i + batch_size]], level) for i in range(0, len(events), batch_size)]
+    return calls
 
 
 def request_body(

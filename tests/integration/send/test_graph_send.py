@@ -138,3 +138,38 @@ def test_leads_with_one_event_keep_going_in_collections(
     assert dict(client.stats.by_kind) == {"composite_graph": 1, "collection_upsert": 1}
     assert len(gm_sandbox.admin.events()) == 84
     assert [gm_codes(gm_sandbox, lead) for lead in lead_ids[:3]] == [["LIM", "LAT"], ["LIM", "LAT"], ["LAT"]]
+
+
+def test_new_leads_lim_and_lat_go_level_by_level_and_a_failed_lim_holds_its_lat(
+    conn: psycopg.Connection[Any], dms_url: str, gm_sandbox: SandboxProcess
+) -> None:
+    """200 new leads, each with its LIM and LAT: two collections (every LIM, then every LAT), not three
+    graph requests of 75 leads; a lead whose LIM failed keeps its LAT (waiting behind it, unsent)."""
+    lead_ids = import_leads(dms_url, gm_sandbox, *[("BR0001", "NEW_VEHICLE")] * 200)
+    rows = {lead: outbox(conn, lead) for lead in lead_ids[:2]}
+    assert [[r.trigger_code for r in rows[lead]] for lead in lead_ids[:2]] == [["LIM", "LAT"]] * 2
+    failing, locked = lead_ids[0], lead_ids[1]
+    gm_sandbox.admin.record_errors(
+        dms_event_ids=[rows[failing][0].event_id], status_code="INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    )
+    gm_sandbox.admin.record_errors(dms_event_ids=[rows[locked][0].event_id], status_code="UNABLE_TO_LOCK_ROW")
+    graphs, collections = _calls(gm_sandbox)
+    client = fast_client()
+
+    report = send(conn, client)
+
+    assert report.totals() == {"SENT": 396, "FAILED": 1, "RETRY": 1}
+    assert _calls(gm_sandbox) == (graphs, collections + 2)
+    assert dict(client.stats.by_kind) == {"collection_upsert": 2}
+    assert [r.status for r in outbox(conn, failing)] == ["FAILED", "BLOCKED"]
+    assert [r.status for r in outbox(conn, locked)] == ["RETRY", "PENDING"]
+    assert gm_codes(gm_sandbox, failing) == [] and gm_codes(gm_sandbox, locked) == []
+    assert all(gm_codes(gm_sandbox, lead) == ["LIM", "LAT"] for lead in lead_ids[2:])
+    # The held LATs were never attempted: no send-log row.
+    assert [e["trigger_code"] for e in send_log(conn, failing)] == ["LIM"]
+
+    # The transient one's backoff over, the failed one retried by a person: each LIM, then its LAT.
+    conn.execute("UPDATE gmcrm.trigger_outbox SET next_attempt_at = now() WHERE status = 'RETRY'")
+    assert send(conn, retry_failed=True, run_id="again").totals() == {"SENT": 4}
+    assert gm_codes(gm_sandbox, locked) == ["LIM", "LAT"] and gm_codes(gm_sandbox, failing) == ["LIM", "LAT"]
+    assert_delivered_exactly_once_in_order(conn, gm_sandbox)

@@ -26,6 +26,25 @@ def test_plan_fills_a_graph_request_with_single_events_when_that_saves_a_call() 
     assert [c.kind for c in graph.plan(many)] == ["graph", "collection"]
 
 
+def test_plan_sends_a_shallow_backlog_level_by_level_when_that_saves_calls() -> None:
+    # 200 leads with two events (a new lead's LIM and LAT): 3 graph requests (75 graphs each), or two
+    # collections: every lead's first event, then every lead's second.
+    leads = [[f"l{i}-1", f"l{i}-2"] for i in range(200)]
+    calls = graph.plan(leads)
+    assert [(c.kind, c.level, c.nodes) for c in calls] == [("collection", 0, 200), ("collection", 1, 200)]
+    assert calls[0].items[0] == [f"l{i}-1" for i in range(200)]
+    assert calls[1].items[0] == [f"l{i}-2" for i in range(200)]
+    # Deep backlogs stay graphs: 40 levels of collections would be 40 calls for 1 graph request.
+    assert [c.kind for c in graph.plan([[f"d{i}-{j}" for j in range(40)] for i in range(10)])] == ["graph"]
+
+
+def test_level_calls_put_each_leads_events_in_increasing_levels() -> None:
+    leads = [["a1", "a2", "a3"], ["b1"], ["c1", "c2"]]
+    calls = graph.level_calls(leads, batch_size=2)
+    assert [(c.level, c.items[0]) for c in calls] == [(0, ["a1", "b1"]), (0, ["c1"]), (1, ["a2", "c2"]), (2, ["a3"])]
+    assert graph.level_calls([]) == []
+
+
 def test_pack_graphs_keeps_both_limits() -> None:
     calls = graph.pack_graphs([["n"] * 300, ["n"] * 300, ["n"] * 200])
     assert [c.nodes for c in calls] == [300, 500]
