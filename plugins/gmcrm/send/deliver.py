@@ -225,7 +225,11 @@ class Sender:
             return True
         if early:
             self._record(early, report)
-        calls = graph.plan(self._lead_prefixes(sendable, early), self.batch_size)
+        # A full claim (more wait behind it) may give part-filled collections back, to fill up next time.
+        calls, back = graph.plan(
+            self._lead_prefixes(sendable, early), self.batch_size, full=len(ids) >= self.claim_size
+        )
+        self.release(a.outbox_id for a, _ in back)
         held: set[str] = set()  # leads with an event of this claim that did not go: their later ones wait
         for n, call in enumerate(calls):
             if call.kind == "collection":

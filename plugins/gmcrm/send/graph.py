@@ -54,13 +54,18 @@ def pack_graphs(graphs: Sequence[list[T]], max_graphs: int = MAX_GRAPHS, max_nod
     return calls
 
 
-def plan(leads: Sequence[list[T]], batch_size: int = 200) -> list[Call[T]]:
-    """The calls for a claim's events, grouped per lead in order, whichever of these costs fewest calls
-    (a tie keeps the earlier one: graphs are the well-trodden path for backlogs):
+def plan(leads: Sequence[list[T]], batch_size: int = 200, *, full: bool = False) -> tuple[list[Call[T]], list[T]]:
+    """The calls for a claim's events, grouped per lead in order, and the events to give back unsent.
+    Whichever of these costs fewest calls per event sent (a tie keeps the earlier one: graphs are the
+    well-trodden path for backlogs):
 
     - leads with several events as graphs, leads with one event in collections;
     - every lead as a graph, single events as one-node graphs filling the graph requests;
     - levels: collections of every lead's first event, then of every lead's second, ... (``level``).
+      When the claim was ``full`` (more events wait behind it), only full collections: a part-filled one
+      and the later events of its leads go back to the queue, to fill up with the events behind them in
+      the next claim (otherwise every claim of 2,000 ends each level with a part-filled call: ~10 % more
+      calls than events / 200).
     """
     deep = [list(events) for events in leads if len(events) > 1]
     single = [events[0] for events in leads if len(events) == 1]
@@ -69,8 +74,33 @@ def plan(leads: Sequence[list[T]], batch_size: int = 200) -> list[Call[T]]:
     merged = pack_graphs(deep + [[e] for e in single])
     if len(merged) < len(best):
         best = merged
+    total = sum(len(events) for events in leads)
+    if full:
+        levels, back = full_levels(leads, batch_size)
+        sent = total - len(back)
+        if levels and len(levels) * total < len(best) * sent:  # fewer calls per event sent
+            return levels, back
+        return best, []
     levels = level_calls(leads, batch_size)
-    return levels if len(levels) < len(best) else best
+    return (levels, []) if len(levels) < len(best) else (best, [])
+
+
+def full_levels(leads: Sequence[list[T]], batch_size: int = 200) -> tuple[list[Call[T]], list[T]]:
+    """Levels of full collections only, and what waits: at each level, the leads beyond the last full
+    collection give back that event and their later ones."""
+    going = [lead for lead in leads if lead]
+    calls: list[Call[T]] = []
+    back: list[T] = []
+    level = 0
+    while going:
+        n = len(going) // batch_size * batch_size
+        for lead in going[n:]:
+            back += lead[level:]
+        events = [lead[level] for lead in going[:n]]
+        calls += [Call("collection", [events[i : i + batch_size]], level) for i in range(0, n, batch_size)]
+        level += 1
+        going = [lead for lead in going[:n] if len(lead) > level]
+    return calls, back
 
 
 def level_calls(leads: Sequence[list[T]], batch_size: int = 200) -> list[Call[T]]:

@@ -173,3 +173,22 @@ def test_new_leads_lim_and_lat_go_level_by_level_and_a_failed_lim_holds_its_lat(
     assert send(conn, retry_failed=True, run_id="again").totals() == {"SENT": 4}
     assert gm_codes(gm_sandbox, locked) == ["LIM", "LAT"] and gm_codes(gm_sandbox, failing) == ["LIM", "LAT"]
     assert_delivered_exactly_once_in_order(conn, gm_sandbox)
+
+
+def test_a_full_claim_keeps_its_part_filled_collections_for_the_next_one(
+    conn: psycopg.Connection[Any], dms_url: str, gm_sandbox: SandboxProcess
+) -> None:
+    """400 new leads (800 events) in claims of 500: each full claim sends only full collections (200
+    LIMs, then their 200 LATs) and gives the other leads back to fill the next claim: 4 calls, as
+    800 / 200 (part-filled collections or graph requests of 75 leads would take 6 to 11)."""
+    lead_ids = import_leads(dms_url, gm_sandbox, *[("BR0001", "NEW_VEHICLE")] * 400)
+    assert conn.execute("SELECT count(*) FROM gmcrm.trigger_outbox WHERE status = 'PENDING'").fetchone() == (800,)
+    graphs, collections = _calls(gm_sandbox)
+    client = fast_client()
+
+    report = send(conn, client, claim_size=500)
+
+    assert report.totals() == {"SENT": 800}
+    assert _calls(gm_sandbox) == (graphs, collections + 4)
+    assert all(gm_codes(gm_sandbox, lead) == ["LIM", "LAT"] for lead in lead_ids)
+    assert_delivered_exactly_once_in_order(conn, gm_sandbox)
