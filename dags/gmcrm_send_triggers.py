@@ -19,7 +19,7 @@ skipped.
 **Backfilling failed sends** is a run of this DAG with params: `retry_failed` puts `FAILED` events
 back in the queue first, within the filters `dealer_codes`, `lead_id`, `trigger_codes`,
 `occurred_from`, `occurred_to`. `dry_run` builds and logs the payloads and sends nothing.
-`lanes` sends in parallel lanes (the events of one lead always in the same lane).
+`lanes` sends in parallel lanes (the events of one lead always in the same lane); empty: `GMCRM_SEND_LANES` (2).
 
 The log of each lane ends with one line per dealership (`BR0001: 22 sent, 1 failed`), then one per
 GM connection with its API calls and what is left today. No personal data or secrets reach the logs.

@@ -50,18 +50,6 @@ def flag_param(title: str, description: str) -> Param:
     return Param(False, type=["boolean", "null"], title=title, description=description)
 
 
-def optional_int_param(default: int, title: str, description: str, *, minimum: int, maximum: int) -> Param:
-    """A whole number within bounds; null is the default (the task reads it so)."""
-    return Param(
-        default,
-        type=["integer", "null"],
-        minimum=minimum,
-        maximum=maximum,
-        title=title,
-        description=f"{description} Empty: {default}.",
-    )
-
-
 def datetime_param(title: str, description: str) -> Param:
     """An optional date-time param (null: not given) that the trigger refuses unless it is ISO 8601."""
     return Param(
@@ -144,12 +132,15 @@ def send_params() -> dict[str, Param]:
             "Dry run",
             "Build and log the payloads; send nothing and change nothing.",
         ),
-        "lanes": optional_int_param(
-            1,
-            "Parallel lanes",
-            "Send in this many parallel tasks (1 to 8); the events of one lead always share a lane.",
+        # No fixed default: empty means the deployment's GMCRM_SEND_LANES, read by the task, not at parse.
+        "lanes": Param(
+            None,
+            type=["integer", "null"],
             minimum=1,
             maximum=8,
+            title="Parallel lanes",
+            description="Send in this many parallel tasks (1 to 8); the events of one lead always share a lane. "
+            "Empty: the deployment's setting GMCRM_SEND_LANES (2 unless set).",
         ),
     }
 

@@ -44,11 +44,16 @@ RESILIENCE_DEBUG = "GMCRM_RESILIENCE_DEBUG"
 SEND_WAKEUP = "GMCRM_SEND_WAKEUP"
 SEND_WAKEUP_QUIET_SECONDS = "GMCRM_SEND_WAKEUP_QUIET_SECONDS"
 SEND_WAKEUP_MAX_WAIT_SECONDS = "GMCRM_SEND_WAKEUP_MAX_WAIT_SECONDS"
+SEND_LANES = "GMCRM_SEND_LANES"
 
 DEFAULT_DEMO_LEADS = 8
 DEFAULT_WAKEUP_QUIET_SECONDS = 1.5
 DEFAULT_WAKEUP_MAX_WAIT_SECONDS = 5.0
 DEFAULT_CLAIM_LEASE_SECONDS = 600
+#: Two: one lane waits on GM's answer, then on the database, half of its time; two kept both cores of the
+#: benchmark machine busy (1.87x one lane's events/s, three no more: ``benchmarks/send_lanes.py``).
+DEFAULT_SEND_LANES = 2
+MAX_SEND_LANES = 8
 
 
 def project_root(default: Path) -> Path:
@@ -85,6 +90,13 @@ def import_max_tasks() -> int | None:
 def task_preload() -> bool:
     """On unless ``GMCRM_TASK_PRELOAD`` is ``0``, ``false``, ``no`` or ``off``."""
     return os.environ.get(TASK_PRELOAD, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def send_lanes() -> int:
+    """The send's parallel lanes when a run's ``lanes`` param is empty: ``GMCRM_SEND_LANES``, 1 to 8
+    (a value outside that is brought within it; one that is not a whole number counts as the default)."""
+    value = _positive(SEND_LANES) or DEFAULT_SEND_LANES
+    return min(value, MAX_SEND_LANES)
 
 
 def _positive(name: str) -> int | None:

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from gmcrm import airflow_support as af
+from gmcrm import settings
 from gmcrm.alerts import alert, failed_events_text
 from gmcrm.dag_params import datetime_value
 from gmcrm.dealerships import list_dealerships
@@ -47,7 +48,7 @@ class SendParams:
             occurred_to=datetime_value(params, "occurred_to"),
             retry_failed=bool(params.get("retry_failed")),
             dry_run=bool(params.get("dry_run")),
-            lanes=max(1, int(params.get("lanes") or 1)),
+            lanes=max(1, int(params.get("lanes") or settings.send_lanes())),
         )
 
     @property
