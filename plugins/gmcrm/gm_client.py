@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -462,11 +463,18 @@ class GmClient:
                 headers={"Sforce-Query-Options": f"batchSize={self.mapping.page_size}"},
             ),
         )
-        while True:
-            yield page["records"]
-            if page.get("done", True) or not page.get("nextRecordsUrl"):
-                return
-            page = self._query_more(str(page["nextRecordsUrl"]))
+        # The next page is asked for before this one is handed over: GM prepares it while the caller
+        # stages this one (one request in flight at a time, in order; the session is not used meanwhile by
+        # the caller). A caller that stops early costs at most the one page asked for ahead.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gm-query-more") as ahead:
+            while True:
+                more = None
+                if not page.get("done", True) and page.get("nextRecordsUrl"):
+                    more = ahead.submit(self._query_more, str(page["nextRecordsUrl"]))
+                yield page["records"]
+                if more is None:
+                    return
+                page = more.result()
 
     def _query_more(self, next_url: str) -> dict[str, Any]:
         page: dict[str, Any] = self.call(
