@@ -625,9 +625,11 @@ def test_the_plugin_mounts_the_pages_under_the_app_s_own_prefix() -> None:
 def test_page_behind_airflow_api_server_auth(leads: Leads, dms_conn_env: str, tmp_path: Path) -> None:
     """Airflow's own API server app with the plugin: its JWT decides who reads the page; a real run of
     the send DAG (``dag.test()``) gives the page the run's lanes from Airflow's metadata database."""
-    env = _airflow_env(tmp_path)
+    env = {**_airflow_env(tmp_path), "GMCRM_SEND_LANES": "2"}  # the default, whatever this shell says
     with psycopg.connect(leads.dms_url, autocommit=True) as conn:
         dms.register_contact(conn, dms.contact_of_lead(conn, leads.sent), "EMAIL")  # CRE, for the DAG to send
+        row = conn.execute("SELECT gmcrm.lead_hash(%s) %% 2", (leads.sent,)).fetchone()
+    lane = row[0] if row else None  # the lane of the run's two that sends this lead's events
     migrate = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
     )
@@ -673,9 +675,9 @@ def test_page_behind_airflow_api_server_auth(leads: Leads, dms_conn_env: str, tm
     assert found["ops"] == [303, 200, True]  # the operations page: same sign-in
     run_id, state = found["run"]
     assert state == "success"
-    # The attempt of the real run: its lane (0 of 1) and try, straight to the log.
+    # The attempt of the real run: the lead's lane (of the default 2) and try, straight to the log.
     runs = f"/dags/{SEND_DAG_ID}/runs"
-    exact = f"{runs}/{quote(run_id, safe='')}/tasks/send_lane/mapped/0?try_number=1"
+    exact = f"{runs}/{quote(run_id, safe='')}/tasks/send_lane/mapped/{lane}?try_number=1"
     lanes = f"{runs}/{quote(RUN_ID, safe='')}/tasks/send_lane/mapped"
     assert sorted(set(found["task_logs"])) == sorted({exact, lanes})  # RUN_ID never ran in this Airflow
     assert found["task_logs"].count(exact) == 1
