@@ -74,26 +74,25 @@ def plan(leads: Sequence[list[T]], batch_size: int = 200, *, full: bool = False)
     merged = pack_graphs(deep + [[e] for e in single])
     if len(merged) < len(best):
         best = merged
+    levels, back = level_calls(leads, batch_size, full_only=full)
     total = sum(len(events) for events in leads)
-    if full:
-        levels, back = full_levels(leads, batch_size)
-        sent = total - len(back)
-        if levels and len(levels) * total < len(best) * sent:  # fewer calls per event sent
-            return levels, back
-        return best, []
-    levels = level_calls(leads, batch_size)
-    return (levels, []) if len(levels) < len(best) else (best, [])
+    if levels and len(levels) * total < len(best) * (total - len(back)):  # fewer calls per event sent
+        return levels, back
+    return best, []
 
 
-def full_levels(leads: Sequence[list[T]], batch_size: int = 200) -> tuple[list[Call[T]], list[T]]:
-    """Levels of full collections only, and what waits: at each level, the leads beyond the last full
-    collection give back that event and their later ones."""
+def level_calls(
+    leads: Sequence[list[T]], batch_size: int = 200, *, full_only: bool = False
+) -> tuple[list[Call[T]], list[T]]:
+    """Collections level by level: the first events of all leads, then the second ones, ...; and what
+    waits. With ``full_only``, only full collections: at each level the leads beyond the last full one
+    give back that event and their later ones."""
     going = [lead for lead in leads if lead]
     calls: list[Call[T]] = []
     back: list[T] = []
     level = 0
     while going:
-        n = len(going) // batch_size * batch_size
+        n = len(going) // batch_size * batch_size if full_only else len(going)
         for lead in going[n:]:
             back += lead[level:]
         events = [lead[level] for lead in going[:n]]
@@ -101,16 +100,6 @@ def full_levels(leads: Sequence[list[T]], batch_size: int = 200) -> tuple[list[C
         level += 1
         going = [lead for lead in going[:n] if len(lead) > level]
     return calls, back
-
-
-def level_calls(leads: Sequence[list[T]], batch_size: int = 200) -> list[Call[T]]:
-    """Collections level by level: the first events of all leads, then the second ones, ..."""
-    depth = max((len(events) for events in leads), default=0)
-    calls: list[Call[T]] = []
-    for level in range(depth):
-        events = [lead[level] for lead in leads if len(lead) > level]
-        calls += [Call("collection", [events[i : i + batch_size]], level) for i in range(0, len(events), batch_size)]
-    return calls
 
 
 def request_body(

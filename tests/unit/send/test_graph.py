@@ -40,9 +40,10 @@ def test_plan_sends_a_shallow_backlog_level_by_level_when_that_saves_calls() -> 
 
 def test_level_calls_put_each_leads_events_in_increasing_levels() -> None:
     leads = [["a1", "a2", "a3"], ["b1"], ["c1", "c2"]]
-    calls = graph.level_calls(leads, batch_size=2)
+    calls, back = graph.level_calls(leads, batch_size=2)
     assert [(c.level, c.items[0]) for c in calls] == [(0, ["a1", "b1"]), (0, ["c1"]), (1, ["a2", "c2"]), (2, ["a3"])]
-    assert graph.level_calls([]) == []
+    assert back == []
+    assert graph.level_calls([]) == ([], [])
 
 
 def test_a_full_claim_sends_full_collections_and_gives_the_rest_back() -> None:
@@ -61,7 +62,7 @@ def test_a_full_claim_sends_full_collections_and_gives_the_rest_back() -> None:
 
 def test_full_levels_never_send_a_later_event_without_the_earlier_one() -> None:
     leads = [["a1", "a2", "a3"], ["b1"], ["c1", "c2"], ["d1", "d2"]]
-    calls, back = graph.full_levels(leads, batch_size=2)
+    calls, back = graph.level_calls(leads, batch_size=2, full_only=True)
     # level 0: a1 b1 | c1 d1; level 1: a2 c2 (d2 waits: odd one out), level 2: a3 alone waits.
     assert [(c.level, c.items[0]) for c in calls] == [(0, ["a1", "b1"]), (0, ["c1", "d1"]), (1, ["a2", "c2"])]
     assert back == ["d2", "a3"]
