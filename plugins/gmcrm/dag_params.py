@@ -28,6 +28,7 @@ from typing import Any
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException
 
+from gmcrm import settings
 from gmcrm.normalize import mask_text
 
 EXAMPLE = "2026-11-30T08:00:00Z"
@@ -137,7 +138,7 @@ def send_params() -> dict[str, Param]:
             None,
             type=["integer", "null"],
             minimum=1,
-            maximum=8,
+            maximum=settings.MAX_SEND_LANES,
             title="Parallel lanes",
             description="Send in this many parallel tasks (1 to 8); the events of one lead always share a lane. "
             "Empty: the deployment's setting GMCRM_SEND_LANES (2 unless set).",

@@ -93,8 +93,8 @@ def task_preload() -> bool:
 
 
 def send_lanes() -> int:
-    """The send's parallel lanes when a run's ``lanes`` param is empty: ``GMCRM_SEND_LANES``, 1 to 8
-    (a value outside that is brought within it; one that is not a whole number counts as the default)."""
+    """The send's parallel lanes when a run's ``lanes`` param is empty: ``GMCRM_SEND_LANES``, at most 8 (a
+    larger value counts as 8; zero, a negative value or one that is not a whole number as the default)."""
     value = _positive(SEND_LANES) or DEFAULT_SEND_LANES
     return min(value, MAX_SEND_LANES)
 
