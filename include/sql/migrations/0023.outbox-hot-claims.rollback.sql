@@ -1,0 +1,1 @@
+ALTER TABLE gmcrm.trigger_outbox RESET (fillfactor);
