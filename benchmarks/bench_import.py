@@ -11,8 +11,8 @@ contact rows alone loaded with the provider's ``PostgresHook.insert_rows``, for 
 The headline: the CPU per lead of transform + load (the load tasks' processes and their PostgreSQL
 backends, from the tasks' first connection to their last query) divided by the floor's, measured
 the same way in the same run: the rows the load wrote, COPYed into the same tables of a fresh
-database by as many processes (``import_floor``), three times, the median taken. A ratio of two CPU costs of one run does not
-depend on how fast, or how busy, the machine is; a rate does.
+database by as many processes (``import_floor``), three times, the median taken. A ratio of two
+CPU costs of one run does not depend on how fast, or how busy, the machine is; a rate does.
 """
 
 from __future__ import annotations
@@ -294,9 +294,10 @@ def main() -> None:
         # (a few seconds) varied from 53 to 83 us per lead between runs of this benchmark, more than
         # anything the import's side of the ratio did.
         floors = []
-        for i in range(FLOOR_RUNS):
+        run_rows: dict[str, list[Any]] = {}
+        for _ in range(FLOOR_RUNS):
             floor_url = fresh_db(server, f"gmcrm_bench_floor{tag}", codes)
-            run_rows = read_run_rows(url, seeded_max_ids(floor_url)) if i == 0 else run_rows
+            run_rows = run_rows or read_run_rows(url, seeded_max_ids(floor_url))
             floors.append(copy_floor(floor_url, run_rows, args.workers))
         del run_rows
         floors.sort(key=lambda f: (f.backend_s or 0.0) + f.python_s)
