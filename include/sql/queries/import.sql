@@ -60,8 +60,11 @@ WHERE dealer_code = ANY(%s)
 SELECT id, department_id FROM dms.app_user WHERE id = ANY(%s)
 
 -- name: staged_records
-SELECT record::text FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = ANY(%s)
-ORDER BY dealer_code, gm_modstamp
+-- Each dealership's staged records as one UTF-8 JSON text of comma-separated objects (bytes, read in
+-- binary): a row per dealership instead of one per lead, no text decoding in Python.
+SELECT convert_to(string_agg(record::text, ',' ORDER BY gm_modstamp), 'UTF8')
+FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = ANY(%s)
+GROUP BY dealer_code ORDER BY dealer_code
 
 -- name: column_types
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute

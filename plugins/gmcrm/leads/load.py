@@ -131,16 +131,10 @@ def read_staging(
     conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str], mapping: GmMapping
 ) -> pd.DataFrame:
     """The staged raw records of these dealerships as one frame with the mapping's logical names."""
-    # As text, decoded in one call: msgspec parses the group's JSON several times faster than a
-    # json.loads per record.
-    texts = [
-        r[0]
-        for r in conn.execute(
-            _SQL["staged_records"],
-            (run_id, dealer_codes),
-        )
-    ]
-    records: list[dict[str, Any]] = msgspec.json.decode(("[" + ",".join(texts) + "]").encode())
+    # A JSON text per dealership, decoded in one call: msgspec parses the group's JSON several times
+    # faster than a json.loads per record, and a row per lead cost more to fetch than to parse.
+    parts = [r[0] for r in conn.execute(_SQL["staged_records"], (run_id, dealer_codes), binary=True)]
+    records: list[dict[str, Any]] = msgspec.json.decode(b"[" + b",".join(parts) + b"]")
     return records_to_frame(records, mapping)
 
 
