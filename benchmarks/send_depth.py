@@ -77,6 +77,7 @@ def claim_ms(url: str, statement: str, *, repeats: int = 15, limit: int = 2000) 
     with psycopg.connect(url) as conn:
         for _ in range(repeats):
             t0 = time.perf_counter()
+            outbox.claim_plan_settings(conn)  # as outbox.claim runs it (SET LOCAL: this try's transaction)
             claimed = len(conn.execute(statement, params).fetchall())
             times.append((time.perf_counter() - t0) * 1000)
             conn.rollback()

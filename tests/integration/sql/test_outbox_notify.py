@@ -108,3 +108,31 @@ def test_the_senders_own_updates_do_not_wake_it(
     # An event inserted already blocked is not sendable either.
     insert(writer, "BR0002", 1, status="BLOCKED")
     assert received(listener) == []
+
+
+def _trigger_ms(conn: psycopg.Connection[Any], statement: str, params: tuple[Any, ...]) -> float:
+    """The requeue trigger's time in one UPDATE, as EXPLAIN ANALYZE reports it (the update rolled back)."""
+    plan = ""
+    with conn.transaction():
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN ANALYZE " + statement, params).fetchall())
+        raise psycopg.Rollback()
+    line = next(x for x in plan.splitlines() if x.startswith("Trigger trigger_outbox_notify_requeue"))
+    return float(line.split("time=")[1].split()[0])
+
+
+def test_the_wakeup_check_of_a_big_update_costs_what_its_rows_do_not_their_square(
+    writer: psycopg.Connection[Any],
+) -> None:
+    # The sender updates 200-2,000 rows a statement (claims, outcomes). The trigger's transition tables carry
+    # no statistics; once the session's cached plan expected one row, the join of the old and new rows ran
+    # as a nested loop over both: 6,000 rows cost 6,000 x 6,000 comparisons (0.37 s for 2,000 in the send
+    # benchmark's every claim). Small updates first, as a sender's session starts, then a big one.
+    ids = insert(writer, "BR0001", 6_000)
+    for i in range(8):
+        writer.execute("UPDATE gmcrm.trigger_outbox SET claimed_by = %s WHERE id = %s", (f"w{i}", ids[i]))
+    claim = "UPDATE gmcrm.trigger_outbox SET claimed_by = 'big' WHERE id = ANY(%s)"
+    assert _trigger_ms(writer, claim, (ids,)) < 200  # quadratic: seconds
+    # and a requeue of as many FAILED events (the join runs) is linear too
+    writer.execute("UPDATE gmcrm.trigger_outbox SET status = 'FAILED' WHERE id = ANY(%s)", (ids,))
+    requeue = "UPDATE gmcrm.trigger_outbox SET status = 'PENDING' WHERE id = ANY(%s)"
+    assert _trigger_ms(writer, requeue, (ids,)) < 200
