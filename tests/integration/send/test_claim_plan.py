@@ -135,17 +135,25 @@ def test_claims_of_bulk_loaded_events_are_written_beside_them_without_touching_a
     # (migration 0023) leaves room on the page, so a claim is a HOT update: in place, no index touched.
     # (pg_stat_get_xact_*: this transaction's own counts, no waiting for the statistics collector.)
     _add_dealerships(conn)
-    _add_events(conn, 2_000, "PENDING")
-    with conn.transaction():
-        got = outbox.claim(conn, outbox.SendFilters(), worker="w", lease=timedelta(minutes=10), limit=1_000)
-        row = conn.execute(
-            "SELECT pg_stat_get_xact_tuples_updated(c.oid), pg_stat_get_xact_tuples_hot_updated(c.oid) "
-            "FROM pg_class c WHERE c.oid = 'gmcrm.trigger_outbox'::regclass"
-        ).fetchone()
-    assert len(got) == 1_000 and row is not None and row[0] == 1_000
-    # One lane claims every row of a page: the half-empty page holds most of them (two lanes, half each:
-    # all). Packed full: none.
-    assert row[1] >= 750, f"{row[1]} of 1,000 claimed rows written in place"
+    _add_events(conn, 4_000, "PENDING")
+    in_place = []
+    counts = (
+        "SELECT pg_stat_get_xact_tuples_updated(c.oid), pg_stat_get_xact_tuples_hot_updated(c.oid) "
+        "FROM pg_class c WHERE c.oid = 'gmcrm.trigger_outbox'::regclass"
+    )
+    for lane in (0, 1):  # the default two lanes, each claiming its half of every page's rows
+        before = conn.execute(counts).fetchone()  # counts not yet reported still include earlier ones
+        assert before is not None
+        with conn.transaction():
+            got = outbox.claim(
+                conn, outbox.SendFilters(), worker=f"w{lane}", lease=timedelta(minutes=10), limit=1_000,
+                lanes=2, lane=lane,
+            )  # fmt: skip
+            row = conn.execute(counts).fetchone()
+        assert len(got) == 1_000 and row is not None and row[0] - before[0] == 1_000
+        in_place.append(row[1] - before[1])
+    # Half-empty pages hold both lanes' claims; packed full, none (0 of 1,000 without migration 0023).
+    assert min(in_place) >= 950, f"claimed rows written in place, per lane, of 1,000: {in_place}"
 
 
 def test_the_claim_probes_by_key_under_fresh_statistics_too(conn: psycopg.Connection[Any]) -> None:
