@@ -99,6 +99,11 @@ class Floor:
     backend_s: float | None
     wall_s: float
 
+    @property
+    def cpu_s(self) -> float | None:
+        """The processes' and their backends' CPU seconds (None: the backends' were not measured)."""
+        return None if self.backend_s is None else self.backend_s + self.python_s
+
 
 def seeded_max_ids(url: str) -> dict[str, int]:
     """The highest id of each floor table in a freshly seeded database: rows above it are the run's."""

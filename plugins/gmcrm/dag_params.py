@@ -140,8 +140,9 @@ def send_params() -> dict[str, Param]:
             minimum=1,
             maximum=settings.MAX_SEND_LANES,
             title="Parallel lanes",
-            description="Send in this many parallel tasks (1 to 8); the events of one lead always share a lane. "
-            "Empty: the deployment's setting GMCRM_SEND_LANES (2 unless set).",
+            description=f"Send in this many parallel tasks (1 to {settings.MAX_SEND_LANES}); the events of one lead "
+            f"always share a lane. Empty: the deployment's setting {settings.SEND_LANES} "
+            f"({settings.DEFAULT_SEND_LANES} unless set).",
         ),
     }
 

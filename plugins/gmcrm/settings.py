@@ -50,8 +50,9 @@ DEFAULT_DEMO_LEADS = 8
 DEFAULT_WAKEUP_QUIET_SECONDS = 1.5
 DEFAULT_WAKEUP_MAX_WAIT_SECONDS = 5.0
 DEFAULT_CLAIM_LEASE_SECONDS = 600
-#: Two: one lane waits on GM's answer, then on the database, half of its time; two kept both cores of the
-#: benchmark machine busy (1.87x one lane's events/s, three no more: ``benchmarks/send_lanes.py``).
+#: Two: one lane waits on GM's answer, then on the database, about half of its time; two keep both cores of
+#: the benchmark machine busy (``benchmarks/send_lanes.py``: 1.90x one lane's events/s; three 2.44x, but
+#: the 1,000-dealership cycle already meets its 60 s with two while the loads share the cores).
 DEFAULT_SEND_LANES = 2
 MAX_SEND_LANES = 8
 
