@@ -78,7 +78,7 @@ def test_the_build_context_holds_no_secret_and_no_development_file() -> None:
     # The Docker SDK's own reading of .dockerignore: the files `docker build .` would send.
     patterns = [line for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines() if line[:1] != "#"]
     context = exclude_paths(str(ROOT), [p for p in patterns if p])
-    assert "plugins/gmcrm/cli.py" in context and "include/sql/routines/60.gmcrm.load_dealer.sql" in context
+    assert "plugins/gmcrm/cli.py" in context and "include/sql/routines/60.gmcrm.load_dealers.sql" in context
     assert "dags/gmcrm_send_triggers.py" in context and "plugins/gmcrm/config/gm_crm.yaml" in context
     leaked = {
         path

@@ -60,9 +60,9 @@ WHERE dealer_code = ANY(%s)
 SELECT id, department_id FROM dms.app_user WHERE id = ANY(%s)
 
 -- name: staged_records
--- Each dealership's staged records as one UTF-8 JSON text of comma-separated objects (bytes, read in
--- binary): a row per dealership instead of one per lead, no text decoding in Python.
-SELECT convert_to(string_agg(record::text, ',' ORDER BY gm_modstamp), 'UTF8')
+-- Each dealership's staged records, counted, and as one UTF-8 JSON text of comma-separated objects
+-- (bytes, read in binary): a row per dealership instead of one per lead, no text decoding in Python.
+SELECT dealer_code, count(*)::integer, convert_to(string_agg(record::text, ',' ORDER BY gm_modstamp), 'UTF8')
 FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = ANY(%s)
 GROUP BY dealer_code ORDER BY dealer_code
 
@@ -71,15 +71,15 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped
 
 -- name: check_staged
-SELECT d.code, b.records, coalesce(s.n, 0), g.finished_at >= b.extracted_at
+-- What each dealership's extract staged, and whether this run already loaded it (the staged records
+-- themselves are counted as they are read: staged_records).
+SELECT d.code, b.records, g.finished_at >= b.extracted_at
 FROM unnest(%s::text[]) AS d(code)
 LEFT JOIN gmcrm.import_batch b ON b.run_id = %s AND b.dealer_code = d.code
-LEFT JOIN (SELECT dealer_code, count(*) AS n FROM gmcrm.lead_staging
-WHERE run_id = %s AND dealer_code = ANY(%s) GROUP BY dealer_code) s ON s.dealer_code = d.code
 LEFT JOIN gmcrm.import_log g ON g.run_id = %s AND g.dealer_code = d.code
 
--- name: load_dealer
-SELECT * FROM gmcrm.load_dealer(%s, %s)
+-- name: load_dealers
+SELECT * FROM gmcrm.load_dealers(%s, %s)
 
 -- name: drop_connection_staging
 DELETE FROM gmcrm.lead_staging WHERE run_id = %s AND dealer_code = ANY(%s)

@@ -1,11 +1,13 @@
 """Load: staged GM leads into DMS customers and contacts, each dealership in its own transaction.
 
 Set-based throughout. A group's staged leads are read once and transformed with pandas; the
-result is COPYed into the session's temporary tables (no WAL), and each dealership is loaded by
-one call of the database function ``gmcrm.load_dealer`` (migrations 0005, 0009): customers matched or
-created, contacts upserted, LIM/LAT, parts counter services, quarantine, watermark,
-``last_integration_at`` and its ``gmcrm.import_log`` row, all in that dealership's transaction.
-Loading the same leads again changes nothing; a re-read lead changes only the GM columns.
+result is COPYed into the session's temporary tables (no WAL), and the group is loaded by one call
+of the database function ``gmcrm.load_dealers`` (migrations 0005, 0009): customers matched or
+created, contacts upserted, LIM/LAT, parts counter services, quarantine, watermarks,
+``last_integration_at`` and a ``gmcrm.import_log`` row per dealership, all in one transaction. If
+that fails, each dealership is loaded in its own (``gmcrm.load_dealer``), so that one dealership's
+failure holds up no other. Loading the same leads again changes nothing; a re-read lead changes only
+the GM columns.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ log = get_logger(__name__)
 # The temporary table's columns: the transform's lead columns (the row type gmcrm.lead_row).
 LOAD_COLUMNS: tuple[str, ...] = tuple(LEAD_COLUMNS)
 QUARANTINE_JSON_COLUMNS = ("lead_id", "reason_code", "reason", "raw_record", "gm_modstamp")
+# Rows per call of gmcrm.load_dealers. A call costs ~0.6 ms of CPU to start however few its rows, so one
+# per dealership cost ~6 us a lead at 100 leads each; but its rows' cost grows past a few thousand
+# (5,000 rows cost 25-30 % more per row than 2,000, measured on this 2-core machine: the statement's
+# intermediate results outgrow the processor's caches). Measured per lead, in us of the backend's CPU:
+# one dealership a call 67 (load statement's rows only), 1,000-3,000 rows 60-65, 5,000 rows 85-88.
+LOAD_CHUNK_ROWS = 2_000
 
 
 class DealershipNotFound(LookupError):
@@ -64,7 +72,8 @@ class LoadResult:
     #: gmcrm.import_log, not in the line (they are the connection's, logged once by the extract).
     api_calls: int | None = None
     api_remaining: int | None = None
-    seconds: float = 0.0
+    #: This dealership's load alone; None when it was loaded with its group (the group's time is logged).
+    seconds: float | None = None
 
     def changes(self) -> list[str]:
         """What this load changed in the DMS (empty: nothing)."""
@@ -93,7 +102,7 @@ class LoadResult:
         only, no personal data). ``BR0001: 12 leads read: 3 new contacts (2 new customers), 1 updated,
         5 events; 2 in quarantine; 0.05s``; a quiet cycle: ``BR0001: 12 leads read, no changes; 0.01s``."""
         if not self.leads_read:
-            return f"{self.dealer_code}: no new or changed leads at GM; {self.seconds:.2f}s"
+            return "; ".join([f"{self.dealer_code}: no new or changed leads at GM", *self._time()])
         changed = self.changes()
         head = f"{self.dealer_code}: {plural(self.leads_read, 'lead')} read"
         head += f": {', '.join(changed)}" if changed else ", no changes"
@@ -102,7 +111,10 @@ class LoadResult:
         kept = [f"{self.quarantined} in quarantine"] if self.quarantined else []
         if self.skipped_closed:
             kept.append(f"{self.skipped_closed} closed at GM")
-        return "; ".join([head, *kept, f"{self.seconds:.2f}s"])
+        return "; ".join([head, *kept, *self._time()])
+
+    def _time(self) -> list[str]:
+        return [] if self.seconds is None else [f"{self.seconds:.2f}s"]
 
 
 def read_contexts(conn: psycopg.Connection[Any], dealer_codes: list[str]) -> dict[str, DealerContext]:
@@ -127,14 +139,18 @@ def read_contexts(conn: psycopg.Connection[Any], dealer_codes: list[str]) -> dic
     }
 
 
-def read_staging(
-    conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str], mapping: GmMapping
-) -> pd.DataFrame:
-    """The staged raw records of these dealerships as one frame with the mapping's logical names."""
-    # A JSON text per dealership, decoded in one call: msgspec parses the group's JSON several times
-    # faster than a json.loads per record, and a row per lead cost more to fetch than to parse.
-    parts = [r[0] for r in conn.execute(_SQL["staged_records"], (run_id, dealer_codes), binary=True)]
-    records: list[dict[str, Any]] = msgspec.json.decode(b"[" + b",".join(parts) + b"]")
+def read_staging(conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str]) -> dict[str, tuple[int, bytes]]:
+    """Per dealership with staged records (in code order): how many, and the records as one JSON text
+    of comma-separated objects. A JSON text per dealership instead of a row per lead: a row per lead
+    cost more to fetch than to parse."""
+    rows = conn.execute(_SQL["staged_records"], (run_id, dealer_codes), binary=True)
+    return {code: (count, text) for code, count, text in rows}
+
+
+def staging_frame(texts: list[bytes], mapping: GmMapping) -> pd.DataFrame:
+    """The staged records (JSON texts of :func:`read_staging`) as one frame with the mapping's logical
+    names. msgspec parses them in one call, several times faster than a json.loads per record."""
+    records: list[dict[str, Any]] = msgspec.json.decode(b"[" + b",".join(texts) + b"]")
     return records_to_frame(records, mapping)
 
 
@@ -214,22 +230,23 @@ class PreparedGroup:
     prepare_seconds: float
     #: Loaded by an earlier try of this run (its staging consumed, its import_log row written).
     loaded_before: list[str] = field(default_factory=list)
+    #: Per ready dealership, the rows it has to load (leads, quarantined and deleted ones).
+    rows: dict[str, int] = field(default_factory=dict)
 
 
 def check_staged(
-    conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str]
+    conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str], staged_counts: dict[str, int]
 ) -> tuple[list[str], list[str], list[tuple[str, BaseException]]]:
-    """Compare each dealership's staged records with what its extract recorded in ``gmcrm.import_batch``:
-    (complete, loaded by an earlier try of this run, refused). The watermark candidate of a batch is
-    only true of the records the extract staged; a load of fewer would skip the missing ones for good."""
-    rows = conn.execute(
-        _SQL["check_staged"],
-        (dealer_codes, run_id, run_id, dealer_codes, run_id),
-    ).fetchall()
+    """Compare each dealership's staged records (``staged_counts``, as read) with what its extract
+    recorded in ``gmcrm.import_batch``: (complete, loaded by an earlier try of this run, refused). The
+    watermark candidate of a batch is only true of the records the extract staged; a load of fewer
+    would skip the missing ones for good."""
+    rows = conn.execute(_SQL["check_staged"], (dealer_codes, run_id, run_id)).fetchall()
     complete: list[str] = []
     loaded: list[str] = []
     refused: list[tuple[str, BaseException]] = []
-    for code, expected, staged, loaded_since in rows:
+    for code, expected, loaded_since in rows:
+        staged = staged_counts.get(code, 0)
         if expected is None:
             refused.append(
                 (
@@ -264,7 +281,8 @@ def prepare_group(
     """Read the group's staged leads once, transform them with pandas, and COPY the result into the
     session's temporary tables, from which each dealership then loads in its own transaction."""
     started = time.perf_counter()
-    complete, loaded_before, failed = check_staged(conn, run_id, dealer_codes)
+    staged = read_staging(conn, run_id, dealer_codes)
+    complete, loaded_before, failed = check_staged(conn, run_id, dealer_codes, {c: n for c, (n, _) in staged.items()})
     if loaded_before:
         log.info("already loaded by an earlier try of this run: %s", ", ".join(loaded_before))
     contexts = read_contexts(conn, complete)
@@ -275,7 +293,8 @@ def prepare_group(
     ]
     # Staging holds each record under its dealership's own code (however GM wrote it), so this is
     # exactly the configured dealerships' leads.
-    raw = read_staging(conn, run_id, list(contexts), mapping)
+    raw = staging_frame([text for code, (_n, text) in staged.items() if code in contexts], mapping)
+    del staged
     parts: list[GroupResult] = []
     try:
         # One vectorised pass for the whole group: the per-call cost of pandas is paid once, and the
@@ -291,6 +310,7 @@ def prepare_group(
                 log.exception("dealership %s: transform failed: %s", code, type(exc).__name__)
                 failed.append((code, exc))
     ready = [code for part in parts for code in part.codes]
+    rows = dict.fromkeys(ready, 0)
     _reset_temp_tables(conn)
     if ready:
         q = _whole([part.quarantine for part in parts])
@@ -302,24 +322,50 @@ def prepare_group(
         deleted = _whole([part.deleted for part in parts])
         _copy(conn, "pg_temp.gmcrm_deleted_rows", ["dealer_code", "lead_id", "gm_modstamp"], deleted)
         conn.execute(_SQL["analyze_temp_tables"])
+        for part in parts:
+            for frame in (part.leads, part.quarantine, part.deleted):
+                for code, n in frame["dealer_code"].value_counts().items():
+                    rows[str(code)] += int(n)
     conn.commit()
-    return PreparedGroup(ready, failed, time.perf_counter() - started, loaded_before)
+    return PreparedGroup(ready, failed, time.perf_counter() - started, loaded_before, rows)
 
 
-def load_dealer(conn: psycopg.Connection[Any], dealer_code: str, run_id: str) -> LoadResult:
-    """Load one prepared dealership in its own transaction: one statement, one round trip.
+def load_chunks(codes: list[str], rows: dict[str, int], limit: int = LOAD_CHUNK_ROWS) -> list[list[str]]:
+    """``codes`` cut, in order, into runs of dealerships of at most ``limit`` rows each (a dealership
+    with more is a run of its own): what one call of ``gmcrm.load_dealers`` loads."""
+    chunks: list[list[str]] = []
+    total = 0
+    for code in codes:
+        n = rows.get(code, 0)
+        if not chunks or total + n > limit:
+            chunks.append([])
+            total = 0
+        chunks[-1].append(code)
+        total += n
+    return chunks
 
-    The database function does the whole load, writes the dealership's ``gmcrm.import_log`` row and
+
+def load_dealers(conn: psycopg.Connection[Any], dealer_codes: list[str], run_id: str) -> list[LoadResult]:
+    """Load prepared dealerships in one transaction: one statement, one round trip, whatever their number.
+
+    The database function does the whole load, writes each dealership's ``gmcrm.import_log`` row and
     commits without waiting for the WAL flush (a crash loses at most the last loads, which the next
     run makes again: loading is idempotent). It runs as a statement of its own (autocommit), so the
-    connection must not be inside a transaction."""
+    connection must not be inside a transaction. Fails as a whole: nothing of the group is loaded."""
     started = time.perf_counter()
     autocommit = conn.autocommit
     conn.autocommit = True  # refused (ProgrammingError) inside a transaction
     try:
         with conn.cursor(row_factory=dict_row) as cur:
-            row = cur.execute(_SQL["load_dealer"], (run_id, dealer_code)).fetchone()
+            rows = cur.execute(_SQL["load_dealers"], (run_id, dealer_codes)).fetchall()
     finally:
         conn.autocommit = autocommit
-    assert row is not None
-    return LoadResult(dealer_code, **row, seconds=time.perf_counter() - started)
+    if len(dealer_codes) == 1:
+        return [LoadResult(**row, seconds=time.perf_counter() - started) for row in rows]
+    return [LoadResult(**row) for row in rows]
+
+
+def load_dealer(conn: psycopg.Connection[Any], dealer_code: str, run_id: str) -> LoadResult:
+    """Load one prepared dealership in its own transaction (see :func:`load_dealers`)."""
+    (result,) = load_dealers(conn, [dealer_code], run_id)
+    return result

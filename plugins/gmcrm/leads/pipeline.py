@@ -6,6 +6,7 @@ zeep, httpx, ~0.2 s) is imported inside :func:`extract`, not here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,7 @@ from gmcrm.dealerships import Dealership, list_dealerships
 from gmcrm.leads import heal
 from gmcrm.leads.failures import error_text, record_failure
 from gmcrm.leads.grouping import DEFAULT_MAX_TASKS, group_label, load_order, split_groups
-from gmcrm.leads.load import LoadResult, load_dealer, prepare_group
+from gmcrm.leads.load import LoadResult, load_chunks, load_dealers, prepare_group
 from gmcrm.logs import get_logger, plural
 from gmcrm.paths import named_queries
 
@@ -258,8 +259,8 @@ def _fail_connection(
 def load_group(
     conn: psycopg.Connection[Any], group: DealerGroup, mapping: Any
 ) -> tuple[list[LoadResult], list[tuple[str, BaseException]]]:
-    """Load each dealership of the group in its own transaction; one's failure never holds up the others."""
-    done: list[LoadResult] = []
+    """Load the group's dealerships a few thousand rows to a transaction (``load_chunks``), or, where one
+    fails, each of its dealerships in its own: one dealership's failure never holds up the others."""
     # Quarantined leads are judged against the settings read from here on (see gmcrm.leads.heal).
     settings_seen = heal.settings_read_at(conn)
     prepared = prepare_group(conn, group.run_id, group.dealer_codes, mapping)
@@ -271,19 +272,45 @@ def load_group(
         len(prepared.ready),
         prepared.prepare_seconds,
     )
-    for code in prepared.ready:
-        try:
-            result = load_dealer(conn, code, group.run_id)
-        except Exception as exc:  # recorded against that dealership; the rest of the group loads
-            log.exception("dealership %s: load failed: %s", code, type(exc).__name__)
-            conn.rollback()
-            failed.append((code, exc))
-            record_failure(conn, group.run_id, code, "load", error_text(exc))
+    done: list[LoadResult] = []
+    for chunk in load_chunks(prepared.ready, prepared.rows):
+        together = _load_together(conn, group.run_id, chunk) if len(chunk) > 1 else None
+        if together is not None:
+            done += together
             continue
-        log.info("%s", result.line())
-        done.append(result)
+        for code in chunk:
+            try:
+                (result,) = load_dealers(conn, [code], group.run_id)
+            except Exception as exc:  # recorded against that dealership; the rest of the group loads
+                log.exception("dealership %s: load failed: %s", code, type(exc).__name__)
+                conn.rollback()
+                failed.append((code, exc))
+                record_failure(conn, group.run_id, code, "load", error_text(exc))
+                continue
+            log.info("%s", result.line())
+            done.append(result)
     _after_load(conn, group.run_id, [r.dealer_code for r in done], settings_seen)
     return done, failed
+
+
+def _load_together(conn: psycopg.Connection[Any], run_id: str, codes: list[str]) -> list[LoadResult] | None:
+    """Dealerships in one statement and one transaction (the start of a load statement, ~0.6 ms of CPU,
+    paid once instead of per dealership); None when it failed as a whole, nothing of it loaded."""
+    started = time.perf_counter()
+    try:
+        done = load_dealers(conn, codes, run_id)
+    except Exception as exc:
+        conn.rollback()
+        log.warning(
+            "the load of %d dealerships in one transaction failed (%s); loading them one at a time",
+            len(codes),
+            error_text(exc),
+        )
+        return None
+    for result in done:
+        log.info("%s", result.line())
+    log.info("%d dealerships loaded in one transaction in %.2fs", len(done), time.perf_counter() - started)
+    return done
 
 
 def _after_load(conn: psycopg.Connection[Any], run_id: str, codes: list[str], settings_seen: datetime) -> None:

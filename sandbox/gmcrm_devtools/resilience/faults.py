@@ -114,17 +114,17 @@ def _wait_for_lock_waiter(server_url: str, seconds: float = 10.0) -> None:
 
 
 def crash_during_load(case: Case) -> int:
-    """The crash hits while a dealership's load statement runs (held at its advisory lock, so the moment
-    is certain rather than a race against a 50 ms statement)."""
+    """The crash hits while a group's load statement runs (held at the advisory lock of its first
+    dealership, so the moment is certain rather than a race against a statement of a second or less)."""
     crashed: list[bool] = []
-    original = pipeline.load_dealer
+    original = pipeline.load_dealers
 
-    def load_dealer(conn: psycopg.Connection[Any], code: str, run_id: str) -> Any:
+    def load_dealers(conn: psycopg.Connection[Any], codes: list[str], run_id: str) -> Any:
         if crashed:
-            return original(conn, code, run_id)
+            return original(conn, codes, run_id)
         crashed.append(True)
         blocker = case.env.connect(autocommit=False)
-        blocker.execute("SELECT pg_advisory_xact_lock(hashtextextended('gmcrm.load_dealer:' || %s, 0))", (code,))
+        blocker.execute("SELECT pg_advisory_xact_lock(hashtextextended('gmcrm.load_dealer:' || %s, 0))", (min(codes),))
 
         def crash() -> None:
             _wait_for_lock_waiter(case.env.pg.server_url)
@@ -133,12 +133,12 @@ def crash_during_load(case: Case) -> int:
         crasher = threading.Thread(target=crash)
         crasher.start()
         try:
-            return original(conn, code, run_id)
+            return original(conn, codes, run_id)
         finally:
             crasher.join()
             blocker.close()
 
-    with patched(pipeline, "load_dealer", load_dealer):
+    with patched(pipeline, "load_dealers", load_dealers):
         case.cycle()
     return len(crashed)
 

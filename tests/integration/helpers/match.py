@@ -1,7 +1,7 @@
 """Helpers for customer-matching tests: GM records staged directly and loaded through the real load path.
 
 Staging is written as the extract writes it (``gmcrm.lead_staging`` and ``gmcrm.import_batch``), then
-``prepare_group`` and ``load_dealer`` run exactly as a load task does, so the transform and the
+``prepare_group`` and ``load_dealer`` (or ``load_dealers``) run exactly as a load task does, so the transform and the
 database function are the real ones; only the HTTPS read from GM is left out (hundreds of loads per
 test would take minutes through the sandbox).
 """
@@ -17,7 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from gmcrm.gm_mapping import GmMapping
-from gmcrm.leads.load import LoadResult, load_dealer, prepare_group
+from gmcrm.leads.load import LoadResult, load_dealer, load_dealers, prepare_group
 
 EPOCH = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -109,11 +109,8 @@ def gm_record(dealer: str, index: int, lead: Lead) -> dict[str, Any]:
     }
 
 
-def stage_and_load(
-    conn: psycopg.Connection[Any], dealer: str, records: list[dict[str, Any]], mapping: GmMapping
-) -> LoadResult:
-    """Stage the records as one extract of ``dealer`` would, then load them as one load task does."""
-    run_id = f"match__{uuid.uuid4().hex[:10]}"
+def stage(conn: psycopg.Connection[Any], run_id: str, dealer: str, records: list[dict[str, Any]]) -> None:
+    """Stage the records as the extract of ``run_id`` would for ``dealer`` (records and batch)."""
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO gmcrm.lead_staging (run_id, dealer_code, lead_id, gm_modstamp, record) "
@@ -125,9 +122,29 @@ def stage_and_load(
             (run_id, dealer, len(records)),
         )
     conn.commit()
+
+
+def stage_and_load(
+    conn: psycopg.Connection[Any], dealer: str, records: list[dict[str, Any]], mapping: GmMapping
+) -> LoadResult:
+    """Stage the records as one extract of ``dealer`` would, then load them as one load task does."""
+    run_id = f"match__{uuid.uuid4().hex[:10]}"
+    stage(conn, run_id, dealer, records)
     prepared = prepare_group(conn, run_id, [dealer], mapping)
     assert not prepared.failed, prepared.failed
     return load_dealer(conn, dealer, run_id)
+
+
+def stage_and_load_together(
+    conn: psycopg.Connection[Any], records: dict[str, list[dict[str, Any]]], mapping: GmMapping
+) -> list[LoadResult]:
+    """Stage several dealerships' records in one run and load them all in one statement."""
+    run_id = f"match__{uuid.uuid4().hex[:10]}"
+    for dealer, theirs in records.items():
+        stage(conn, run_id, dealer, theirs)
+    prepared = prepare_group(conn, run_id, list(records), mapping)
+    assert not prepared.failed, prepared.failed
+    return load_dealers(conn, prepared.ready, run_id)
 
 
 def created_order(leads: list[Lead]) -> list[int]:

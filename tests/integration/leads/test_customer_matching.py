@@ -33,6 +33,7 @@ from tests.integration.helpers.match import (
     lead_id,
     partition,
     stage_and_load,
+    stage_and_load_together,
 )
 
 pytestmark = pytest.mark.integration
@@ -167,3 +168,60 @@ def test_an_earlier_lead_decides_what_later_ones_match(matching_db: str) -> None
 @given(batch=st.lists(leads, min_size=1, max_size=8), existing=st.lists(persons, max_size=3))
 def test_one_load_matches_as_one_lead_at_a_time(matching_db: str, batch: list[Lead], existing: list[Any]) -> None:
     _compare(matching_db, batch, existing)
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batches=st.lists(st.lists(leads, min_size=1, max_size=6), min_size=2, max_size=4),
+    existing=st.lists(persons, max_size=2),
+)
+def test_dealerships_loaded_together_load_as_each_alone(
+    matching_db: str, batches: list[list[Lead]], existing: list[Person]
+) -> None:
+    """Several dealerships in one load statement (as a load task loads a chunk of its group) give each
+    lead the customer, and each dealership the counts, that loading that dealership alone gives. The
+    dealerships' leads share keys (the same small pools): no lead matches another dealership's customer."""
+    n = next(_dealers)
+    together = [f"G{n:05d}{i}" for i in range(len(batches))]
+    alone = [f"A{n:05d}{i}" for i in range(len(batches))]
+    mapping = load_mapping()
+    with psycopg.connect(matching_db) as conn:
+        before: dict[str, list[int]] = {}
+        for code, batch in zip(together + alone, batches + batches, strict=True):
+            add_dealership(conn, code)
+            before[code] = [add_customer(conn, code, f"Cliente {i}", p) for i, p in enumerate(existing)]
+            for i in created_order(batch):
+                if batch[i].loaded_before:
+                    stage_and_load(conn, code, [gm_record(code, i, batch[i])], mapping)
+
+        results = stage_and_load_together(
+            conn,
+            {
+                code: [gm_record(code, i, x) for i, x in enumerate(batch)]
+                for code, batch in zip(together, batches, strict=True)
+            },
+            mapping,
+        )
+        singles = [
+            stage_and_load(conn, code, [gm_record(code, i, x) for i, x in enumerate(batch)], mapping)
+            for code, batch in zip(alone, batches, strict=True)
+        ]
+
+        assert [r.dealer_code for r in results] == sorted(together)
+        by_code = {r.dealer_code: r for r in results}
+        for code, single, mine in zip(together, singles, alone, strict=True):
+            assert customer_labels(conn, code, before[code]) == customer_labels(conn, mine, before[mine])
+            counts = {k: v for k, v in vars(by_code[code]).items() if k not in ("dealer_code", "seconds")}
+            assert counts == {k: v for k, v in vars(single).items() if k not in ("dealer_code", "seconds")}
+            logged = conn.execute(
+                "SELECT leads_read, contacts_created, customers_created, customers_matched FROM gmcrm.import_log "
+                "WHERE dealer_code = %s ORDER BY finished_at DESC LIMIT 1",
+                (code,),
+            ).fetchone()
+            result = by_code[code]
+            assert logged == (
+                result.leads_read,
+                result.contacts_created,
+                result.customers_created,
+                result.customers_matched,
+            )

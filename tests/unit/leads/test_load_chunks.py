@@ -1,0 +1,36 @@
+"""How a load task cuts its group into load statements: a few thousand rows each, dealerships whole."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gmcrm.leads.load import LOAD_CHUNK_ROWS, load_chunks
+
+
+def test_a_group_of_100_lead_dealerships_loads_20_to_a_statement() -> None:
+    codes = [f"BR{i:04d}" for i in range(50)]
+    chunks = load_chunks(codes, dict.fromkeys(codes, 100))
+    assert [len(c) for c in chunks] == [20, 20, 10] and LOAD_CHUNK_ROWS == 2_000
+
+
+def test_a_dealership_bigger_than_a_chunk_loads_alone_and_quiet_ones_fill_in() -> None:
+    chunks = load_chunks(["A", "B", "C", "D"], {"A": 10, "B": 5_000, "C": 0}, limit=100)
+    assert chunks == [["A"], ["B"], ["C", "D"]]
+
+
+@given(
+    sizes=st.lists(st.integers(0, 300), max_size=60),
+    limit=st.integers(1, 1_000),
+)
+def test_chunks_keep_the_order_and_stay_under_the_limit(sizes: list[int], limit: int) -> None:
+    codes = [f"D{i}" for i in range(len(sizes))]
+    rows = dict(zip(codes, sizes, strict=True))
+    chunks = load_chunks(codes, rows, limit)
+    assert [code for chunk in chunks for code in chunk] == codes
+    assert all(chunk for chunk in chunks)
+    for i, chunk in enumerate(chunks):
+        total = sum(rows[c] for c in chunk)
+        assert total <= limit or len(chunk) == 1
+        if i + 1 < len(chunks):  # greedy: the next dealership did not fit
+            assert total + rows[chunks[i + 1][0]] > limit
