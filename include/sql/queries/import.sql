@@ -183,6 +183,9 @@ DELETE FROM pg_temp.gmcrm_quarantine_rows;
 CREATE TEMP TABLE IF NOT EXISTS gmcrm_deleted_rows OF gmcrm.deleted_row;
 CREATE INDEX IF NOT EXISTS gmcrm_deleted_rows_dealer_idx ON pg_temp.gmcrm_deleted_rows (dealer_code);
 DELETE FROM pg_temp.gmcrm_deleted_rows;
+-- The open leads that share a matching key with another of their dealership (gmcrm.leads.transform.shared).
+CREATE TEMP TABLE IF NOT EXISTS gmcrm_shared_key_rows (lead_id text NOT NULL, dealer_code text NOT NULL);
+DELETE FROM pg_temp.gmcrm_shared_key_rows;
 
 -- name: analyze_temp_tables
 -- Real row counts and the dealer_code distribution (index probes, not hash scans); the other

@@ -2,8 +2,9 @@
 -- upsert contacts (a re-read lead changes only the GM columns), LIM/LAT, parts counter services and
 -- internal mail, deleted leads, quarantine, watermark and last_integration_at, and a gmcrm.import_log
 -- row per dealership. Idempotent. One row per dealership: what its load did.
--- Reads the session's pg_temp.gmcrm_lead_rows / gmcrm_quarantine_rows / gmcrm_deleted_rows
--- (tables OF the row types of migration 0003, made by gmcrm.leads.load), filtered by dealership.
+-- Reads the session's pg_temp.gmcrm_lead_rows / gmcrm_quarantine_rows / gmcrm_deleted_rows (tables
+-- OF the row types of migration 0003) and gmcrm_shared_key_rows, made by gmcrm.leads.load, filtered
+-- by dealership.
 -- Every rule is per dealership (matching looks only at the lead's own dealership's customers), so a
 -- group loads exactly as its dealerships one at a time: gmcrm.load_dealer is this function with one.
 -- Its history, with measurements, is in the headers of migrations 0005 (speed: plans that do not
@@ -28,7 +29,7 @@ DECLARE
     -- The contacts of the leads read again, and those leads (the rest are new).
     v_known bigint[]; v_known_leads text[];
     -- Per dealership: {"BR0001": n}; the new leads' counts {"BR0001": [created, customers made,
-    -- customers matched, closed before their first import, events]}.
+    -- customers matched, events]}.
     v_updated jsonb; v_deleted jsonb; v_new jsonb;
     -- Entangled leads matched one at a time: lead, its customer; the customers they made, by dealership.
     v_lead record; v_customer bigint;
@@ -93,25 +94,14 @@ BEGIN
     SELECT jsonb_object_agg(n.dealer_code, n.n) INTO v_deleted
     FROM (SELECT m.dealer_code, count(*) AS n FROM marked m GROUP BY m.dealer_code) n;
 
-    -- New leads that share a key with another new lead of the same dealership in this load, one at a
-    -- time in CreatedDate order, each seeing the customers the earlier ones made (see the header). Keys
-    -- are compared over the open leads, new or re-read (taking a few more leads this way than needed is
-    -- only slower, never wrong), so that the contacts are looked up for the few candidates only.
+    -- New leads that share a key with another lead of the same dealership in this load, one at a time
+    -- in CreatedDate order, each seeing the customers the earlier ones made (see the header). Which
+    -- leads share a key is worked out with the transform (gmcrm.leads.transform.shared, in
+    -- pg_temp.gmcrm_shared_key_rows), so that the contacts are looked up for those few only.
     FOR v_lead IN
-        WITH token AS (
-            -- A lead's keys, each once (its mobile and phone may be one number).
-            SELECT l.lead_id, l.dealer_code, t.token
-            FROM pg_temp.gmcrm_lead_rows l
-            CROSS JOIN LATERAL (VALUES ('D' || l.document), ('E' || l.email_key), ('P' || l.phone_key),
-                                       ('P' || nullif(l.mobile_phone_key, l.phone_key))) AS t(token)
-            WHERE l.dealer_code = ANY (v_dealers) AND l.is_open AND t.token IS NOT NULL
-        ), shared AS (
-            SELECT t.dealer_code, t.token FROM token t GROUP BY t.dealer_code, t.token HAVING count(*) > 1
-        )
         SELECT l.* FROM pg_temp.gmcrm_lead_rows l
+        JOIN pg_temp.gmcrm_shared_key_rows s ON s.lead_id = l.lead_id AND s.dealer_code = l.dealer_code
         WHERE l.dealer_code = ANY (v_dealers) AND l.is_open
-          AND l.lead_id IN (SELECT t.lead_id FROM token t
-                            JOIN shared s ON s.dealer_code = t.dealer_code AND s.token = t.token)
           AND NOT EXISTS (SELECT 1 FROM dms.contact c WHERE c.lead_id = l.lead_id)
         ORDER BY l.gm_created_at, l.lead_id
     LOOP
@@ -176,10 +166,6 @@ BEGIN
         SELECT m.dealer_code, m.customer_name, m.person_type, m.document, m.email, m.phone, m.mobile_phone,
                m.lead_id
         FROM matched m WHERE m.matched_id IS NULL AND m.looped_id IS NULL
-        -- Dealership by dealership, as the rows of one dealership go into the same index pages
-        -- ((dealer_code, key)): in CreatedDate order across the group, the index inserts of 5,000
-        -- leads hopped between 50 places and cost the group more than it saved.
-        ORDER BY m.dealer_code, m.gm_created_at, m.lead_id
         RETURNING id, created_from_lead_id
     ), resolved AS (
         SELECT m.*, coalesce(m.matched_id, m.looped_id, ic.id) AS customer_ref, ic.id IS NOT NULL AS made
@@ -225,18 +211,17 @@ BEGIN
     ), counted AS (
         -- What happened to each dealership's new leads (the mails run to completion unread: a
         -- data-modifying WITH always does).
+        -- (src is read once, by matched, so it is not kept: the closed leads are counted at the end).
         SELECT r.dealer_code, count(*) AS created, count(*) FILTER (WHERE r.made) AS made,
-               count(*) FILTER (WHERE r.matched_id IS NOT NULL) AS matched, 0 AS skipped, 0 AS events
+               count(*) FILTER (WHERE r.matched_id IS NOT NULL) AS matched, 0 AS events
         FROM resolved r GROUP BY r.dealer_code
         UNION ALL
-        SELECT s.dealer_code, 0, 0, 0, count(*), 0 FROM src s WHERE NOT s.is_open AND s.is_new GROUP BY s.dealer_code
-        UNION ALL
-        SELECT e.dealer_code, 0, 0, 0, 0, count(*) FROM ins_events e GROUP BY e.dealer_code
+        SELECT e.dealer_code, 0, 0, 0, count(*) FROM ins_events e GROUP BY e.dealer_code
     )
-    SELECT jsonb_object_agg(t.dealer_code, jsonb_build_array(t.created, t.made, t.matched, t.skipped, t.events))
+    SELECT jsonb_object_agg(t.dealer_code, jsonb_build_array(t.created, t.made, t.matched, t.events))
     INTO v_new
     FROM (SELECT c.dealer_code, sum(c.created) AS created, sum(c.made) AS made, sum(c.matched) AS matched,
-                 sum(c.skipped) AS skipped, sum(c.events) AS events
+                 sum(c.events) AS events
           FROM counted c GROUP BY c.dealer_code) t;
 
     -- Quarantine: leads that cannot become contacts, with a reason; loaded ones leave it.
@@ -278,13 +263,20 @@ BEGIN
     -- LIM and LAT are both events; mails are not.
     RETURN QUERY
     WITH seen AS (
-        SELECT r.dealer_code, count(*) AS n, count(*) FILTER (WHERE r.quarantined) AS quarantined
-        FROM (SELECT l.dealer_code, false AS quarantined FROM pg_temp.gmcrm_lead_rows l
+        -- Read; quarantined; closed at GM before their first import (no contact had them: never imported).
+        SELECT r.dealer_code, count(*) AS n, count(*) FILTER (WHERE r.quarantined) AS quarantined,
+               count(*) FILTER (WHERE r.skipped) AS skipped
+        FROM (SELECT l.dealer_code, false AS quarantined, NOT l.is_open AND k.lead_id IS NULL AS skipped
+              FROM pg_temp.gmcrm_lead_rows l
+              LEFT JOIN (SELECT DISTINCT u.lead_id FROM unnest(v_known_leads) AS u(lead_id)) k
+                     ON k.lead_id = l.lead_id
               WHERE l.dealer_code = ANY (v_dealers)
               UNION ALL
-              SELECT q.dealer_code, true FROM pg_temp.gmcrm_quarantine_rows q WHERE q.dealer_code = ANY (v_dealers)
+              SELECT q.dealer_code, true, false FROM pg_temp.gmcrm_quarantine_rows q
+              WHERE q.dealer_code = ANY (v_dealers)
               UNION ALL
-              SELECT x.dealer_code, false FROM pg_temp.gmcrm_deleted_rows x WHERE x.dealer_code = ANY (v_dealers)) r
+              SELECT x.dealer_code, false, false FROM pg_temp.gmcrm_deleted_rows x
+              WHERE x.dealer_code = ANY (v_dealers)) r
         GROUP BY r.dealer_code
     ), made AS (
         SELECT u.d AS dealer_code, count(*) AS n FROM unnest(v_made_by) AS u(d) GROUP BY u.d
@@ -296,8 +288,8 @@ BEGIN
                coalesce((v_new -> d.d ->> 2)::integer, 0) AS customers_matched,
                coalesce(r.quarantined, 0)::integer AS quarantined,
                coalesce((v_deleted ->> d.d)::integer, 0) AS deleted,
-               coalesce((v_new -> d.d ->> 3)::integer, 0) AS skipped_closed,
-               coalesce((v_new -> d.d ->> 4)::integer, 0) AS events_recorded,
+               coalesce(r.skipped, 0)::integer AS skipped_closed,
+               coalesce((v_new -> d.d ->> 3)::integer, 0) AS events_recorded,
                b.api_calls, b.api_remaining
         FROM unnest(v_dealers) AS d(d)
         LEFT JOIN seen r ON r.dealer_code = d.d

@@ -29,6 +29,7 @@ from gmcrm.leads.transform import (
     GroupResult,
     transform_group,
 )
+from gmcrm.leads.transform.shared import shared_key_leads
 from gmcrm.logs import get_logger, plural
 from gmcrm.paths import named_queries
 
@@ -40,11 +41,12 @@ log = get_logger(__name__)
 LOAD_COLUMNS: tuple[str, ...] = tuple(LEAD_COLUMNS)
 QUARANTINE_JSON_COLUMNS = ("lead_id", "reason_code", "reason", "raw_record", "gm_modstamp")
 # Rows per call of gmcrm.load_dealers. A call costs ~0.6 ms of CPU to start however few its rows, so one
-# per dealership cost ~6 us a lead at 100 leads each; but its rows' cost grows past a few thousand
-# (5,000 rows cost 25-30 % more per row than 2,000, measured on this 2-core machine: the statement's
-# intermediate results outgrow the processor's caches). Measured per lead, in us of the backend's CPU:
-# one dealership a call 67 (load statement's rows only), 1,000-3,000 rows 60-65, 5,000 rows 85-88.
-LOAD_CHUNK_ROWS = 2_000
+# per dealership cost ~6 us a lead at 100 leads each; but its rows cost more each as they grow past a
+# few thousand (the statement's intermediate results outgrow the processor's caches: 5,000 rows cost
+# 25-30 % more per row than 2,000). Measured on this 2-core machine (bench_import, CPU per lead of
+# transform + load, two load tasks at once): 500 rows 108-113 us, 1,000 rows 100-110, 2,000 rows
+# 108-118, a dealership (100) per call 126-147 before any of this.
+LOAD_CHUNK_ROWS = 1_000
 
 
 class DealershipNotFound(LookupError):
@@ -162,9 +164,6 @@ def records_to_frame(records: list[dict[str, Any]], mapping: GmMapping) -> pd.Da
     for col in ("created_at", "modstamp"):
         frame[col] = pd.to_datetime(frame[col], format="%Y-%m-%dT%H:%M:%S.%f%z", utc=True)
     frame["is_deleted"] = frame["is_deleted"].fillna(False).astype(bool)
-    for col in frame.columns:
-        if col not in ("created_at", "modstamp", "is_deleted"):
-            frame[col] = frame[col].astype("string")
     frame["raw_record"] = records
     return frame
 
@@ -212,7 +211,8 @@ def _column_types(conn: psycopg.Connection[Any], table: str, columns: list[str])
 
 def _reset_temp_tables(conn: psycopg.Connection[Any]) -> None:
     """The session's temporary tables the load function reads (no WAL; gone with the connection):
-    gmcrm_lead_rows, gmcrm_quarantine_rows and gmcrm_deleted_rows, made and emptied in one round trip."""
+    gmcrm_lead_rows, gmcrm_quarantine_rows, gmcrm_deleted_rows and gmcrm_shared_key_rows, made and
+    emptied in one round trip."""
     conn.execute(_SQL["reset_temp_tables"])
 
 
@@ -317,10 +317,12 @@ def prepare_group(
         q["raw_record"] = [json.dumps(r, ensure_ascii=False, default=str) for r in q["raw_record"]]
         columns = list(LOAD_COLUMNS)
         lead_types = _column_types(conn, "pg_temp.gmcrm_lead_rows", columns)
-        _copy(conn, "pg_temp.gmcrm_lead_rows", columns, _whole([part.leads for part in parts]), lead_types)
+        leads = _whole([part.leads for part in parts])
+        _copy(conn, "pg_temp.gmcrm_lead_rows", columns, leads, lead_types)
         _copy(conn, "pg_temp.gmcrm_quarantine_rows", ["dealer_code", *QUARANTINE_JSON_COLUMNS], q)
         deleted = _whole([part.deleted for part in parts])
         _copy(conn, "pg_temp.gmcrm_deleted_rows", ["dealer_code", "lead_id", "gm_modstamp"], deleted)
+        _copy(conn, "pg_temp.gmcrm_shared_key_rows", ["lead_id", "dealer_code"], shared_key_leads(leads))
         conn.execute(_SQL["analyze_temp_tables"])
         for part in parts:
             for frame in (part.leads, part.quarantine, part.deleted):

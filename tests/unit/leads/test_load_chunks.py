@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 from gmcrm.leads.load import LOAD_CHUNK_ROWS, load_chunks
 
 
-def test_a_group_of_100_lead_dealerships_loads_20_to_a_statement() -> None:
-    codes = [f"BR{i:04d}" for i in range(50)]
+def test_a_group_of_100_lead_dealerships_loads_10_to_a_statement() -> None:
+    codes = [f"BR{i:04d}" for i in range(45)]
     chunks = load_chunks(codes, dict.fromkeys(codes, 100))
-    assert [len(c) for c in chunks] == [20, 20, 10] and LOAD_CHUNK_ROWS == 2_000
+    assert [len(c) for c in chunks] == [10, 10, 10, 10, 5] and LOAD_CHUNK_ROWS == 1_000
 
 
 def test_a_dealership_bigger_than_a_chunk_loads_alone_and_quiet_ones_fill_in() -> None:
