@@ -31,10 +31,10 @@ def test_a_quiet_load_says_no_changes() -> None:
     assert LoadResult("BR0002", seconds=0.004).line() == "BR0002: no new or changed leads at GM; 0.00s"
 
 
-def test_a_dealership_loaded_with_others_has_no_time_of_its_own() -> None:
-    # Loaded in one statement with other dealerships: the time is the statement's, logged once for all.
-    assert LoadResult("BR0001", 1, quarantined=1).line() == "BR0001: 1 lead read, no changes; 1 in quarantine"
-    assert LoadResult("BR0002").line() == "BR0002: no new or changed leads at GM"
+def test_a_dealership_loaded_with_others_gives_its_share_of_their_transaction_s_time() -> None:
+    shared = LoadResult("BR0001", 1, quarantined=1, seconds=0.214, loaded_with=10)
+    assert shared.line() == "BR0001: 1 lead read, no changes; 1 in quarantine; ~0.21s"
+    assert LoadResult("BR0002", seconds=0.2, loaded_with=10).line() == "BR0002: no new or changed leads at GM; ~0.20s"
 
 
 def test_new_contacts_name_their_customers() -> None:

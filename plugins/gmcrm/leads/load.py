@@ -40,13 +40,6 @@ log = get_logger(__name__)
 # The temporary table's columns: the transform's lead columns (the row type gmcrm.lead_row).
 LOAD_COLUMNS: tuple[str, ...] = tuple(LEAD_COLUMNS)
 QUARANTINE_JSON_COLUMNS = ("lead_id", "reason_code", "reason", "raw_record", "gm_modstamp")
-# Rows per call of gmcrm.load_dealers. A call costs ~0.6 ms of CPU to start however few its rows, so one
-# per dealership cost ~6 us a lead at 100 leads each; but its rows cost more each as they grow past a
-# few thousand (the statement's intermediate results outgrow the processor's caches: 5,000 rows cost
-# 25-30 % more per row than 2,000). Measured on this 2-core machine (bench_import, CPU per lead of
-# transform + load, two load tasks at once): 500 rows 108-113 us, 1,000 rows 100-110, 2,000 rows
-# 108-118, a dealership (100) per call 126-147 before any of this.
-LOAD_CHUNK_ROWS = 1_000
 
 
 class DealershipNotFound(LookupError):
@@ -74,8 +67,10 @@ class LoadResult:
     #: gmcrm.import_log, not in the line (they are the connection's, logged once by the extract).
     api_calls: int | None = None
     api_remaining: int | None = None
-    #: This dealership's load alone; None when it was loaded with its group (the group's time is logged).
+    #: The time its load took; loaded with others in one transaction (``loaded_with`` dealerships), its
+    #: share of that transaction's time by leads read.
     seconds: float | None = None
+    loaded_with: int = 1
 
     def changes(self) -> list[str]:
         """What this load changed in the DMS (empty: nothing)."""
@@ -116,7 +111,9 @@ class LoadResult:
         return "; ".join([head, *kept, *self._time()])
 
     def _time(self) -> list[str]:
-        return [] if self.seconds is None else [f"{self.seconds:.2f}s"]
+        if self.seconds is None:
+            return []
+        return [f"{'~' if self.loaded_with > 1 else ''}{self.seconds:.2f}s"]
 
 
 def read_contexts(conn: psycopg.Connection[Any], dealer_codes: list[str]) -> dict[str, DealerContext]:
@@ -332,9 +329,12 @@ def prepare_group(
     return PreparedGroup(ready, failed, time.perf_counter() - started, loaded_before, rows)
 
 
-def load_chunks(codes: list[str], rows: dict[str, int], limit: int = LOAD_CHUNK_ROWS) -> list[list[str]]:
+def load_chunks(codes: list[str], rows: dict[str, int], limit: int) -> list[list[str]]:
     """``codes`` cut, in order, into runs of dealerships of at most ``limit`` rows each (a dealership
-    with more is a run of its own): what one call of ``gmcrm.load_dealers`` loads."""
+    with more is a run of its own; ``limit`` 0: each dealership alone): what one call of
+    ``gmcrm.load_dealers`` loads, in one transaction (``GMCRM_LOAD_ROWS_PER_TRANSACTION``)."""
+    if limit <= 0:
+        return [[code] for code in codes]
     chunks: list[list[str]] = []
     total = 0
     for code in codes:
@@ -362,9 +362,16 @@ def load_dealers(conn: psycopg.Connection[Any], dealer_codes: list[str], run_id:
             rows = cur.execute(_SQL["load_dealers"], (run_id, dealer_codes)).fetchall()
     finally:
         conn.autocommit = autocommit
-    if len(dealer_codes) == 1:
-        return [LoadResult(**row, seconds=time.perf_counter() - started) for row in rows]
-    return [LoadResult(**row) for row in rows]
+    seconds = time.perf_counter() - started
+    read = sum(row["leads_read"] for row in rows)
+    return [
+        LoadResult(
+            **row,
+            seconds=seconds * (row["leads_read"] / read if read else 1 / len(rows)),
+            loaded_with=len(rows),
+        )
+        for row in rows
+    ]
 
 
 def load_dealer(conn: psycopg.Connection[Any], dealer_code: str, run_id: str) -> LoadResult:

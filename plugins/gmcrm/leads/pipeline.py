@@ -6,7 +6,6 @@ zeep, httpx, ~0.2 s) is imported inside :func:`extract`, not here.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from gmcrm import settings
 from gmcrm.dealerships import Dealership, list_dealerships
 from gmcrm.leads import heal
 from gmcrm.leads.failures import error_text, record_failure
@@ -273,7 +273,7 @@ def load_group(
         prepared.prepare_seconds,
     )
     done: list[LoadResult] = []
-    for chunk in load_chunks(prepared.ready, prepared.rows):
+    for chunk in load_chunks(prepared.ready, prepared.rows, settings.load_rows_per_transaction()):
         together = _load_together(conn, group.run_id, chunk) if len(chunk) > 1 else None
         if together is not None:
             done += together
@@ -296,7 +296,6 @@ def load_group(
 def _load_together(conn: psycopg.Connection[Any], run_id: str, codes: list[str]) -> list[LoadResult] | None:
     """Dealerships in one statement and one transaction (the start of a load statement, ~0.6 ms of CPU,
     paid once instead of per dealership); None when it failed as a whole, nothing of it loaded."""
-    started = time.perf_counter()
     try:
         done = load_dealers(conn, codes, run_id)
     except Exception as exc:
@@ -309,7 +308,12 @@ def _load_together(conn: psycopg.Connection[Any], run_id: str, codes: list[str])
         return None
     for result in done:
         log.info("%s", result.line())
-    log.info("%d dealerships loaded in one transaction in %.2fs", len(done), time.perf_counter() - started)
+    log.info(
+        "%s: %d dealerships loaded in one transaction in %.2fs (each line's ~time is its share)",
+        group_label(codes),
+        len(done),
+        sum(r.seconds or 0.0 for r in done),
+    )
     return done
 
 
