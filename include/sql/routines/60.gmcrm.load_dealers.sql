@@ -1,4 +1,4 @@
--- Load a group of dealerships' transformed leads in one transaction: match or create customers,
+-- Load some dealerships' transformed leads in one transaction: match or create customers,
 -- upsert contacts (a re-read lead changes only the GM columns), LIM/LAT, parts counter services and
 -- internal mail, deleted leads, quarantine, watermark and last_integration_at, and a gmcrm.import_log
 -- row per dealership. Idempotent. One row per dealership: what its load did.
@@ -10,9 +10,11 @@
 -- Its history, with measurements, is in the headers of migrations 0005 (speed: plans that do not
 -- depend on guesses, no speculative insertion, one round trip per dealership), 0009 (the leads of
 -- one load matched exactly as one at a time in CreatedDate order), 0015 ("updated" counts only a
--- change of a GM field the DMS keeps). A group in one call (issue 11): the start of its statements,
--- ~0.6 ms of CPU however few the leads (plans, relations and indexes opened, generated columns'
--- expressions prepared), was paid per dealership, about 6 us per lead at 100 leads each.
+-- change of a GM field the DMS keeps). Several dealerships in one call (issue 11): the start of its
+-- statements, ~0.6 ms of CPU however few the leads (plans, relations and indexes opened, generated
+-- columns' expressions prepared), was paid per dealership, about 6 us per lead at 100 leads each. The
+-- load tasks pass about 1,000 rows' worth (GMCRM_LOAD_ROWS_PER_TRANSACTION): past a few thousand a
+-- statement's rows cost more each (gmcrm.settings).
 --
 CREATE OR REPLACE FUNCTION gmcrm.load_dealers(p_run_id text, p_dealers text[])
 RETURNS TABLE (

@@ -1,13 +1,14 @@
-"""Load: staged GM leads into DMS customers and contacts, each dealership in its own transaction.
+"""Load: staged GM leads into DMS customers and contacts, a run of whole dealerships per transaction.
 
 Set-based throughout. A group's staged leads are read once and transformed with pandas; the
-result is COPYed into the session's temporary tables (no WAL), and the group is loaded by one call
-of the database function ``gmcrm.load_dealers`` (migrations 0005, 0009): customers matched or
-created, contacts upserted, LIM/LAT, parts counter services, quarantine, watermarks,
-``last_integration_at`` and a ``gmcrm.import_log`` row per dealership, all in one transaction. If
-that fails, each dealership is loaded in its own (``gmcrm.load_dealer``), so that one dealership's
-failure holds up no other. Loading the same leads again changes nothing; a re-read lead changes only
-the GM columns.
+result is COPYed into the session's temporary tables (no WAL), and the group is loaded by calls of
+the database function ``gmcrm.load_dealers`` (migrations 0005, 0009), each for about
+``GMCRM_LOAD_ROWS_PER_TRANSACTION`` rows of whole dealerships (:func:`load_chunks`): customers
+matched or created, contacts upserted, LIM/LAT, parts counter services, quarantine, watermarks,
+``last_integration_at`` and a ``gmcrm.import_log`` row per dealership, all in the call's transaction.
+If one fails, each of its dealerships is loaded in its own (``gmcrm.leads.pipeline``), so that one
+dealership's failure holds up no other. Loading the same leads again changes nothing; a re-read lead
+changes only the GM columns.
 """
 
 from __future__ import annotations
@@ -276,7 +277,7 @@ def prepare_group(
     conn: psycopg.Connection[Any], run_id: str, dealer_codes: list[str], mapping: GmMapping
 ) -> PreparedGroup:
     """Read the group's staged leads once, transform them with pandas, and COPY the result into the
-    session's temporary tables, from which each dealership then loads in its own transaction."""
+    session's temporary tables, from which :func:`load_dealers` then loads runs of dealerships."""
     started = time.perf_counter()
     staged = read_staging(conn, run_id, dealer_codes)
     complete, loaded_before, failed = check_staged(conn, run_id, dealer_codes, {c: n for c, (n, _) in staged.items()})
@@ -353,7 +354,7 @@ def load_dealers(conn: psycopg.Connection[Any], dealer_codes: list[str], run_id:
     The database function does the whole load, writes each dealership's ``gmcrm.import_log`` row and
     commits without waiting for the WAL flush (a crash loses at most the last loads, which the next
     run makes again: loading is idempotent). It runs as a statement of its own (autocommit), so the
-    connection must not be inside a transaction. Fails as a whole: nothing of the group is loaded."""
+    connection must not be inside a transaction. Fails as a whole: nothing of the dealerships is loaded."""
     started = time.perf_counter()
     autocommit = conn.autocommit
     conn.autocommit = True  # refused (ProgrammingError) inside a transaction

@@ -259,8 +259,9 @@ def _fail_connection(
 def load_group(
     conn: psycopg.Connection[Any], group: DealerGroup, mapping: Any
 ) -> tuple[list[LoadResult], list[tuple[str, BaseException]]]:
-    """Load the group's dealerships a few thousand rows to a transaction (``load_chunks``), or, where one
-    fails, each of its dealerships in its own: one dealership's failure never holds up the others."""
+    """Load the group's dealerships about ``GMCRM_LOAD_ROWS_PER_TRANSACTION`` rows to a transaction
+    (``load_chunks``), or, where one fails, each of its dealerships in its own: one dealership's failure
+    never holds up the others."""
     # Quarantined leads are judged against the settings read from here on (see gmcrm.leads.heal).
     settings_seen = heal.settings_read_at(conn)
     prepared = prepare_group(conn, group.run_id, group.dealer_codes, mapping)
