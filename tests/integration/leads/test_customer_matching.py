@@ -208,11 +208,15 @@ def test_dealerships_loaded_together_load_as_each_alone(
         ]
 
         assert [r.dealer_code for r in results] == sorted(together)
+        assert [(r.loaded_with, s.loaded_with) for r, s in zip(results, singles, strict=True)] == [
+            (len(together), 1)
+        ] * len(together)
         by_code = {r.dealer_code: r for r in results}
+        how = ("dealer_code", "seconds", "loaded_with")  # how it was loaded, not what
         for code, single, mine in zip(together, singles, alone, strict=True):
             assert customer_labels(conn, code, before[code]) == customer_labels(conn, mine, before[mine])
-            counts = {k: v for k, v in vars(by_code[code]).items() if k not in ("dealer_code", "seconds")}
-            assert counts == {k: v for k, v in vars(single).items() if k not in ("dealer_code", "seconds")}
+            counts = {k: v for k, v in vars(by_code[code]).items() if k not in how}
+            assert counts == {k: v for k, v in vars(single).items() if k not in how}
             logged = conn.execute(
                 "SELECT leads_read, contacts_created, customers_created, customers_matched FROM gmcrm.import_log "
                 "WHERE dealer_code = %s ORDER BY finished_at DESC LIMIT 1",
