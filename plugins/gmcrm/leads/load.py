@@ -70,7 +70,7 @@ class LoadResult:
     api_remaining: int | None = None
     #: The time its load took; loaded with others in one transaction (``loaded_with`` dealerships), its
     #: share of that transaction's time by leads read.
-    seconds: float | None = None
+    seconds: float = 0.0
     loaded_with: int = 1
 
     def changes(self) -> list[str]:
@@ -112,8 +112,6 @@ class LoadResult:
         return "; ".join([head, *kept, *self._time()])
 
     def _time(self) -> list[str]:
-        if self.seconds is None:
-            return []
         return [f"{'~' if self.loaded_with > 1 else ''}{self.seconds:.2f}s"]
 
 

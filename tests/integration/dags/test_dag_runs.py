@@ -22,7 +22,7 @@ from tests.integration.helpers.dags import (  # noqa: F401 (fixtures)
     without_retries,
     xcom,
 )
-from tests.integration.helpers.imports import create_leads, lead, rows, scalar
+from tests.integration.helpers.imports import create_leads, lead, refuse_contacts_of, rows, scalar
 from tests.integration.helpers.send import contacts, import_leads, outbox, seed
 from tests.integration.test_alerts import webhook  # noqa: F401 (fixture)
 
@@ -44,15 +44,7 @@ def conn(dms_conn_env: str) -> Iterator[psycopg.Connection[Any]]:
 def _refuse_contacts_of(conn: psycopg.Connection[Any], dealer_code: str) -> None:
     """A DMS rule that refuses a dealership's contacts: its load fails in the database, after all retries.
     The error names a customer's CPF, so the masking of what reaches the UI and the alert shows."""
-    conn.execute(
-        "CREATE FUNCTION public.refuse_contacts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        f"IF NEW.dealer_code = '{dealer_code}' THEN "
-        f"RAISE EXCEPTION '{dealer_code} is closed for maintenance (ask {CPF})'; END IF; RETURN NEW; END $$"
-    )
-    conn.execute(
-        "CREATE TRIGGER refuse_contacts BEFORE INSERT ON dms.contact "
-        "FOR EACH ROW EXECUTE FUNCTION public.refuse_contacts()"
-    )
+    refuse_contacts_of(conn, dealer_code, f"is closed for maintenance (ask {CPF})")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 
 from gmcrm_sandbox.process import SandboxProcess
 from tests.integration.helpers.dags import airflow_db, dagbag, state, without_retries, xcom  # noqa: F401 (fixtures)
-from tests.integration.helpers.imports import create_leads, lead
+from tests.integration.helpers.imports import contact_transactions, create_leads, lead, refuse_contacts_of
 from tests.integration.helpers.send import seed
 
 pytestmark = pytest.mark.integration
@@ -63,3 +63,41 @@ def test_a_failed_load_is_the_first_task_of_the_next_run_and_the_setting_bounds_
     assert state(third) == "success"
     assert [label for label, _ in _loads(third)] == ["BR0001", "BR0002..BR0003 (2)"]
     assert conn.execute("SELECT count(*) FROM dms.contact").fetchone() == (3,)
+
+
+def test_one_task_loads_its_dealerships_in_one_transaction_and_a_failing_one_alone(
+    airflow_db: None,  # noqa: F811
+    dagbag: Any,  # noqa: F811
+    conn: psycopg.Connection[Any],
+    dms_conn_env: str,
+    gm_sandbox: SandboxProcess,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through the DAG, one task holding the three dealerships (``GMCRM_DEALERS_PER_TASK=3``): a clean run
+    loads them in one transaction, green; when one of them refuses its contacts, the task and the run end
+    failed naming it, and the other two load in the same run, each in its own transaction."""
+    dag = dagbag.dags["gmcrm_import_leads"]
+    without_retries(monkeypatch, dag, "load_dealerships")
+    monkeypatch.setenv("GMCRM_DEALERS_PER_TASK", "3")  # read by the extract task at run time
+    monkeypatch.delenv("GMCRM_LOAD_ROWS_PER_TRANSACTION", raising=False)
+    create_leads(gm_sandbox, lead("BR0001"), lead("BR0002"), lead("BR0003"))
+
+    clean = dag.test()
+    assert state(clean) == "success"
+    [(label, task_state)] = _loads(clean)  # one task: its label names the three (overdue ones listed)
+    assert task_state == "success" and label.endswith("(3)") and label.startswith("BR0001")
+    [one] = set.union(*contact_transactions(dms_conn_env).values())
+    assert contact_transactions(dms_conn_env) == {code: {one} for code in ("BR0001", "BR0002", "BR0003")}
+
+    create_leads(gm_sandbox, lead("BR0001"), lead("BR0002"), lead("BR0003"))
+    refuse_contacts_of(conn, "BR0002")
+    failing = dag.test()
+    assert state(failing) == "failed"
+    assert [task_state for _label, task_state in _loads(failing)] == ["failed"]
+    assert "BR0002" in xcom(failing, "all_dealerships_imported", "summary")
+    second = {code: xmins - {one} for code, xmins in contact_transactions(dms_conn_env).items()}
+    assert sorted(code for code, xmins in second.items() if xmins) == ["BR0001", "BR0003"]
+    assert second["BR0001"] != second["BR0003"]  # loaded again one at a time, each in its own
+    assert conn.execute(
+        "SELECT dealer_code, stage FROM gmcrm.import_failure WHERE run_id = %s", (failing.run_id,)
+    ).fetchall() == [("BR0002", "load")]

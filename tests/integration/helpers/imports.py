@@ -99,3 +99,27 @@ def fast_client(conn_id: str = "gm_crm", **kwargs: object) -> GmClient:
     options: dict[str, object] = {"backoff_initial": 0.01, "backoff_max": 0.05, "timeout": 5.0}
     options.update(kwargs)
     return GmClient.from_conn_id(conn_id, **options)  # type: ignore[arg-type]
+
+
+def refuse_contacts_of(
+    conn: psycopg.Connection[Any], dealer_code: str, words: str = "is closed for maintenance"
+) -> None:
+    """A DMS rule that refuses a dealership's contacts (``<code> <words>``): its load fails in the database.
+    The connection must commit on its own or be committed by the caller."""
+    conn.execute(
+        "CREATE FUNCTION public.refuse_contacts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF NEW.dealer_code = '{dealer_code}' THEN RAISE EXCEPTION '{dealer_code} {words}'; END IF; "
+        "RETURN NEW; END $$"
+    )
+    conn.execute(
+        "CREATE TRIGGER refuse_contacts BEFORE INSERT ON dms.contact "
+        "FOR EACH ROW EXECUTE FUNCTION public.refuse_contacts()"
+    )
+
+
+def contact_transactions(dms_url: str) -> dict[str, set[str]]:
+    """Per dealership, the transactions that wrote its contacts (their xmin)."""
+    found: dict[str, set[str]] = {}
+    for code, xmin in rows(dms_url, "SELECT dealer_code, xmin::text FROM dms.contact"):
+        found.setdefault(code, set()).add(xmin)
+    return found

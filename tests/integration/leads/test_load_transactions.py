@@ -19,7 +19,15 @@ from gmcrm.gm_mapping import load_mapping
 from gmcrm.leads import pipeline
 from gmcrm.leads.load import LoadResult
 from gmcrm_sandbox.process import SandboxProcess
-from tests.integration.helpers.imports import create_leads, fast_client, lead, rows, scalar
+from tests.integration.helpers.imports import (
+    contact_transactions,
+    create_leads,
+    fast_client,
+    lead,
+    refuse_contacts_of,
+    rows,
+    scalar,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,14 +42,6 @@ def _load_as_one_group(dms: str) -> tuple[list[LoadResult], list[tuple[str, Base
         return pipeline.load_group(conn, pipeline.DealerGroup(CODES, run_id), load_mapping())
 
 
-def _transactions(dms: str) -> dict[str, set[str]]:
-    """Per dealership, the transactions that wrote its contacts (their xmin)."""
-    found: dict[str, set[str]] = {}
-    for code, xmin in rows(dms, "SELECT dealer_code, xmin::text FROM dms.contact"):
-        found.setdefault(code, set()).add(xmin)
-    return found
-
-
 def test_a_group_s_dealerships_load_in_one_transaction_by_default(
     dms: str, gm_sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -51,8 +51,8 @@ def test_a_group_s_dealerships_load_in_one_transaction_by_default(
 
     assert not failed
     assert [(r.dealer_code, r.contacts_created, r.loaded_with) for r in done] == [(c, 2, 3) for c in CODES]
-    (xmin,) = set.union(*_transactions(dms).values())  # one transaction wrote them all
-    assert _transactions(dms) == {code: {xmin} for code in CODES}
+    (xmin,) = set.union(*contact_transactions(dms).values())  # one transaction wrote them all
+    assert contact_transactions(dms) == {code: {xmin} for code in CODES}
     assert rows(dms, "SELECT dealer_code, leads_read, contacts_created FROM gmcrm.import_log ORDER BY 1") == [
         (c, 2, 2) for c in CODES
     ]
@@ -66,7 +66,7 @@ def test_zero_rows_per_transaction_loads_each_dealership_in_its_own(
     done, failed = _load_as_one_group(dms)
 
     assert not failed and [r.loaded_with for r in done] == [1, 1, 1]
-    transactions = _transactions(dms)
+    transactions = contact_transactions(dms)
     assert sorted(transactions) == CODES and all(len(t) == 1 for t in transactions.values())
     assert len(set.union(*transactions.values())) == 3
 
@@ -77,22 +77,14 @@ def test_a_failing_dealership_is_loaded_again_alone_and_the_others_of_its_transa
     monkeypatch.delenv(settings.LOAD_ROWS_PER_TRANSACTION, raising=False)
     create_leads(gm_sandbox, *(lead(code) for code in CODES for _ in range(2)))
     with psycopg.connect(dms) as conn:  # a DMS rule refuses BR0002's contacts: its load fails in the database
-        conn.execute(
-            "CREATE FUNCTION public.refuse_br0002() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "IF NEW.dealer_code = 'BR0002' THEN RAISE EXCEPTION 'BR0002 is closed for maintenance'; END IF; "
-            "RETURN NEW; END $$"
-        )
-        conn.execute(
-            "CREATE TRIGGER refuse_br0002 BEFORE INSERT ON dms.contact "
-            "FOR EACH ROW EXECUTE FUNCTION public.refuse_br0002()"
-        )
+        refuse_contacts_of(conn, "BR0002")
     with caplog.at_level(logging.WARNING, logger="gmcrm.leads.pipeline"):
         done, failed = _load_as_one_group(dms)
 
     assert "the load of 3 dealerships in one transaction failed" in caplog.text
     assert [(code, "closed for maintenance" in str(exc)) for code, exc in failed] == [("BR0002", True)]
     assert [(r.dealer_code, r.contacts_created, r.loaded_with) for r in done] == [("BR0001", 2, 1), ("BR0003", 2, 1)]
-    transactions = _transactions(dms)
+    transactions = contact_transactions(dms)
     assert sorted(transactions) == ["BR0001", "BR0003"] and transactions["BR0001"] != transactions["BR0003"]
     # Nothing of BR0002 stayed; its failure is recorded against it alone, its staging kept for the next run.
     assert scalar(dms, "SELECT count(*) FROM dms.customer WHERE dealer_code = 'BR0002'") == 0
